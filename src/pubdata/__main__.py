@@ -1,0 +1,3 @@
+from pubdata.cli.main import app
+
+app()

@@ -1,0 +1,181 @@
+"""Metadata tables. Dataset rows live in Delta tables; these tables say what they mean.
+
+Enums are stored as their string values (`native_enum=False`) so that SQLite and PostgreSQL hold
+the same text and migrations never need `ALTER TYPE`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum as PyEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from pubdata.catalog.classes import (
+    BadRowPolicy,
+    EntryState,
+    FieldType,
+    NationalLevel,
+    OpenClass,
+    OrgType,
+    PiiKind,
+    ShareClass,
+    UpdateCycle,
+    WriteMode,
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _enum(cls: type[PyEnum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        length=32,
+    )
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, dt.datetime: DateTime(timezone=True)}
+
+
+class Tenant(Base):
+    """A node of the province → city → county hierarchy (REQ-5), keyed by its division code."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    division_code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+    parent: Mapped[Tenant | None] = relationship(remote_side=[id])
+
+
+class Organisation(Base):
+    """A data holder or consumer (REQ-2), with its responsible persons (REQ-25)."""
+
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    short_name: Mapped[str | None] = mapped_column(String(50))
+    org_type: Mapped[OrgType] = mapped_column(_enum(OrgType))
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    division_code: Mapped[str] = mapped_column(String(12))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    is_competent_department: Mapped[bool] = mapped_column(Boolean, default=False)
+    head_name: Mapped[str | None] = mapped_column(String(50))
+    head_contact: Mapped[str | None] = mapped_column(String(100))
+    security_officer_name: Mapped[str | None] = mapped_column(String(50))
+    security_officer_contact: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    tenant: Mapped[Tenant] = relationship()
+
+
+class CatalogEntry(Base):
+    """A data resource: national core metadata (REQ-10) plus Zhejiang's classes and levels."""
+
+    __tablename__ = "catalog_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    # Resource classification: class / item / subitem / detail.
+    category_class: Mapped[str] = mapped_column(String(100), default="")
+    category_item: Mapped[str] = mapped_column(String(100), default="")
+    category_subitem: Mapped[str] = mapped_column(String(100), default="")
+    category_detail: Mapped[str] = mapped_column(String(100), default="")
+    domain: Mapped[str] = mapped_column(String(50), default="")
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[str] = mapped_column(String(50), default="table")
+    region_code: Mapped[str] = mapped_column(String(12), default="330000000000")
+    share_class: Mapped[ShareClass | None] = mapped_column(_enum(ShareClass))
+    share_conditions: Mapped[str] = mapped_column(Text, default="")
+    share_method: Mapped[str] = mapped_column(String(50), default="api")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    open_class: Mapped[OpenClass | None] = mapped_column(_enum(OpenClass))
+    open_conditions: Mapped[str] = mapped_column(Text, default="")
+    national_level: Mapped[NationalLevel] = mapped_column(_enum(NationalLevel), default=NationalLevel.GENERAL)
+    update_cycle: Mapped[UpdateCycle] = mapped_column(_enum(UpdateCycle), default=UpdateCycle.IRREGULAR)
+    related_resources: Mapped[list[Any]] = mapped_column(default=list)
+    classified: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_fields: Mapped[list[Any]] = mapped_column(default=list)
+    bad_row_policy: Mapped[BadRowPolicy | None] = mapped_column(_enum(BadRowPolicy))
+    state: Mapped[EntryState] = mapped_column(_enum(EntryState), default=EntryState.DRAFT)
+    published_at: Mapped[dt.datetime | None] = mapped_column()
+    retired_at: Mapped[dt.datetime | None] = mapped_column()
+    data_updated_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    provider: Mapped[Organisation] = relationship()
+    fields: Mapped[list[CatalogField]] = relationship(
+        back_populates="entry", order_by="CatalogField.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def security_level(self) -> int | None:
+        """The entry's Zhejiang level: the highest of its fields ("就高从严", REQ-31)."""
+        return max((f.level for f in self.fields), default=None)
+
+
+class CatalogField(Base):
+    """A data item of an entry (数据项)."""
+
+    __tablename__ = "catalog_fields"
+    __table_args__ = (UniqueConstraint("entry_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(100), default="")
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    data_type: Mapped[FieldType] = mapped_column(_enum(FieldType), default=FieldType.STRING)
+    element_code: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    national_level: Mapped[NationalLevel] = mapped_column(_enum(NationalLevel), default=NationalLevel.GENERAL)
+    pii_kind: Mapped[PiiKind] = mapped_column(_enum(PiiKind), default=PiiKind.NONE)
+    validator: Mapped[str | None] = mapped_column(String(32))
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_authoritative_source: Mapped[bool] = mapped_column(Boolean, default=False)
+    entry: Mapped[CatalogEntry] = relationship(back_populates="fields")
+
+
+class DatasetVersion(Base):
+    """One committed write of an entry's Delta table: who, when, from what, and its quality."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[WriteMode] = mapped_column(_enum(WriteMode))
+    operator: Mapped[str] = mapped_column(String(100))
+    source_file: Mapped[str] = mapped_column(Text, default="")
+    source_sha256: Mapped[str] = mapped_column(String(64), default="")
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_written: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rows_flagged: Mapped[int] = mapped_column(Integer, default=0)
+    quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """An append-only, hash-chained record of a change or an access (REQ-40)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

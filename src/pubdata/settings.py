@@ -1,0 +1,147 @@
+"""Tenant settings: every reconstructed ([R]) rule of the regulation is a setting with a default.
+
+The workspace keeps them in ``pubdata.toml``. A tenant (a division code prefix) may override any
+value in a ``[tenants."3304"]`` table; the most specific prefix wins. Settings are plain frozen
+dataclasses so that mypy checks every use and a typo in the file is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from pubdata.errors import PubdataError
+
+BadRowPolicy = Literal["reject", "quarantine", "flag"]
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Working-day deadlines of the sharing workflow (REQ-16) and objections (REQ-13)."""
+
+    preset: Literal["zhejiang", "national", "custom"] = "zhejiang"
+    check_wd: int = 2
+    decide_wd: int = 5
+    coordinate_wd: int = 10
+    objection_accept_wd: int = 1
+    objection_verify_wd: int = 5
+
+
+PRESETS: dict[str, Deadlines] = {
+    "zhejiang": Deadlines("zhejiang", 2, 5, 10),
+    "national": Deadlines("national", 1, 10, 20),
+}
+
+
+@dataclass(frozen=True)
+class LevelRule:
+    """One row of the default-level table (REQ-30): a PII kind and the level it implies."""
+
+    pii_kind: str
+    level: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunable rules. Field docstrings live in docs/settings.md, checked by a test."""
+
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    #: REQ-6: datasets opened outside the portal need a filing record.
+    require_filing_for_external_opening: bool = True
+    #: REQ-25: publishing is blocked while a provider has no head or no security officer.
+    require_responsible_persons: bool = True
+    #: REQ-30: level implied by each PII kind found in a field.
+    level_rules: tuple[LevelRule, ...] = (
+        LevelRule("id_number", 4),
+        LevelRule("bank_card", 4),
+        LevelRule("medical", 4),
+        LevelRule("biometric", 4),
+        LevelRule("precise_location", 4),
+        LevelRule("mobile", 3),
+        LevelRule("name", 2),
+        LevelRule("address", 3),
+        LevelRule("uscc", 1),
+    )
+    #: REQ-30: a table holding a name, an ID number and a mobile together is at least this level.
+    combined_identity_level: int = 3
+    #: REQ-30: cells of aggregates below this count are suppressed.
+    small_cell_threshold: int = 10
+    #: REQ-40: minimum audit retention, days.
+    audit_retention_days: int = 183
+    #: REQ-15: the longest period of use a grant may have, days.
+    max_grant_days: int = 365
+    #: Ingestion: what to do with rows that fail validation when an entry does not say.
+    default_bad_row_policy: BadRowPolicy = "quarantine"
+    #: Ingestion: rows per batch; peak memory follows this, not the file size.
+    ingest_batch_rows: int = 65_536
+    #: Ingestion: how many rejected values are listed one by one in a quality report.
+    quality_examples_per_column: int = 20
+    #: REQ-11: grace period before an entry past its update cycle is flagged overdue, days.
+    overdue_grace_days: int = 0
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise PubdataError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name == "deadlines":
+            preset = value.get("preset", "custom")
+            base = PRESETS.get(preset, Deadlines(preset="custom"))
+            values[name] = replace(base, **{k: v for k, v in value.items()})
+        elif name == "level_rules":
+            values[name] = tuple(LevelRule(**rule) for rule in value)
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class SettingsFile:
+    """The parsed ``pubdata.toml``: defaults plus per-tenant overrides keyed by division prefix."""
+
+    default: Settings
+    tenants: dict[str, dict[str, Any]]
+
+    def for_tenant(self, division_code: str) -> Settings:
+        """Settings of the most specific tenant prefix that `division_code` starts with."""
+        merged = self.default
+        for prefix in sorted(self.tenants, key=len):
+            if division_code.startswith(prefix):
+                override = self.tenants[prefix]
+                merged = _build(Settings, {**_as_toml(merged), **override}, f"tenant {prefix}")
+        return merged
+
+
+def _as_toml(settings: Settings) -> dict[str, Any]:
+    data = asdict(settings)
+    data["level_rules"] = [dict(rule) for rule in data["level_rules"]]
+    return data
+
+
+def load_settings(path: Path) -> SettingsFile:
+    if not path.exists():
+        return SettingsFile(Settings(), {})
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PubdataError(f"{path}: {exc}") from exc
+    tenants = raw.pop("tenants", {})
+    return SettingsFile(_build(Settings, raw, str(path)), tenants)
+
+
+def write_default_settings(path: Path) -> None:
+    """Write every setting with its default so that a person can see and change each one."""
+    data = _as_toml(Settings())
+    data["tenants"] = {"33": {}}
+    path.write_text(
+        "# pubdata settings. Every reconstructed rule of the regulation is a setting here.\n"
+        "# Override per tenant under [tenants.\"<division prefix>\"].\n\n" + tomli_w.dumps(data),
+        "utf-8",
+    )
