@@ -1,0 +1,1 @@
+"""Ingestion: the files agencies really have, turned into validated, versioned tables."""

@@ -1,0 +1,1 @@
+"""The versioned dataset store: one Delta Lake table per catalogue entry."""

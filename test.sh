@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install pubdata with its test dependencies into .venv and run every check: ruff, mypy, pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+.venv/bin/mypy
+set +e
+.venv/bin/python -m pytest -n 2 --doctest-modules src tests "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+if [ "$status" -ne 0 ]; then
+  echo "pytest failed with exit code $status" >&2
+  exit "$status"
+fi
