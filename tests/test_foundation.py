@@ -85,8 +85,10 @@ def test_mobile_normalisation() -> None:
 
 def test_tenant_settings_override(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
-    path.write_text('max_grant_days = 100\n[deadlines]\npreset = "national"\n'
-                    '[tenants."3304"]\nmax_grant_days = 30\n', "utf-8")
+    path.write_text(
+        'max_grant_days = 100\n[deadlines]\npreset = "national"\n[tenants."3304"]\nmax_grant_days = 30\n',
+        "utf-8",
+    )
     settings = load_settings(path)
     assert settings.default.deadlines.decide_wd == 10
     assert settings.for_tenant("330402000000").max_grant_days == 30

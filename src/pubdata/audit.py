@@ -20,24 +20,45 @@ from pubdata.db.models import AuditEvent, utcnow
 GENESIS = "0" * 64
 
 
-def _digest(prev_hash: str, at: dt.datetime, actor: str, action: str, target: str, outcome: str,
-            detail: dict[str, Any]) -> str:
+def _digest(
+    prev_hash: str,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    target: str,
+    outcome: str,
+    detail: dict[str, Any],
+) -> str:
     canonical = json.dumps(
         [prev_hash, at.isoformat(timespec="microseconds"), actor, action, target, outcome, detail],
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str,
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def record(session: Session, actor: str, action: str, target: str = "", outcome: str = "ok",
-           **detail: Any) -> AuditEvent:
+def record(
+    session: Session, actor: str, action: str, target: str = "", outcome: str = "ok", **detail: Any
+) -> AuditEvent:
     """Append one event to the chain inside the session's transaction."""
-    last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1).with_for_update()).first()
+    last = session.scalars(
+        select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1).with_for_update()
+    ).first()
     prev_hash = last.hash if last else GENESIS
     at = utcnow().replace(tzinfo=None)
     detail = json.loads(json.dumps(detail, ensure_ascii=False, default=str))
-    event = AuditEvent(at=at, actor=actor, action=action, target=target, outcome=outcome, detail=detail,
-                       prev_hash=prev_hash, hash=_digest(prev_hash, at, actor, action, target, outcome, detail))
+    event = AuditEvent(
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        detail=detail,
+        prev_hash=prev_hash,
+        hash=_digest(prev_hash, at, actor, action, target, outcome, detail),
+    )
     session.add(event)
     session.flush()
     return event
@@ -49,7 +70,9 @@ def verify_chain(session: Session) -> tuple[bool, str]:
     count = 0
     for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
         at = event.at.replace(tzinfo=None)
-        expected = _digest(prev_hash, at, event.actor, event.action, event.target, event.outcome, event.detail)
+        expected = _digest(
+            prev_hash, at, event.actor, event.action, event.target, event.outcome, event.detail
+        )
         if event.prev_hash != prev_hash or event.hash != expected:
             return False, f"event {event.id} does not match the chain"
         prev_hash = event.hash

@@ -142,6 +142,6 @@ def write_default_settings(path: Path) -> None:
     data["tenants"] = {"33": {}}
     path.write_text(
         "# pubdata settings. Every reconstructed rule of the regulation is a setting here.\n"
-        "# Override per tenant under [tenants.\"<division prefix>\"].\n\n" + tomli_w.dumps(data),
+        '# Override per tenant under [tenants."<division prefix>"].\n\n' + tomli_w.dumps(data),
         "utf-8",
     )

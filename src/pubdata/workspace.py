@@ -107,8 +107,9 @@ def seed_tenants(workspace: Workspace) -> None:
             if division.level == "township" or division.abolished or division.code in existing:
                 continue
             parent = existing.get(division.parent_code) if division.parent_code else None
-            tenant = Tenant(division_code=division.code, name=division.name, level=division.level,
-                            parent=parent)
+            tenant = Tenant(
+                division_code=division.code, name=division.name, level=division.level, parent=parent
+            )
             session.add(tenant)
             existing[division.code] = tenant
 

@@ -7,10 +7,10 @@ accepts either label.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class _Labelled(str, Enum):
+class _Labelled(StrEnum):
     """A stored value with its Chinese label; `parse` accepts the value or any label."""
 
     label: str
