@@ -7,6 +7,9 @@ python3 -m venv .venv
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
+# A throw-away PostgreSQL for the tests that prove the metadata schema runs there too.
+PUBDATA_TEST_PG_URL=$(./scripts/test-postgres.sh)
+export PUBDATA_TEST_PG_URL
 set +e
 .venv/bin/python -m pytest -n 2 --doctest-modules src tests "$@"
 status=$?
