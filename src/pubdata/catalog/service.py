@@ -1,46 +1,305 @@
 """Catalogue writes and reads. Every rule of the regulation is enforced here, where rows are written.
 
-(Interface fixed; implementation pending.)
+Each write first builds the `EntrySpec` it is about to store, runs the pure checks of
+`pubdata.catalog.rules` on it and only then touches the database, so a refused write leaves nothing
+behind. Refusals are audited in a transaction of their own, because the caller's transaction is
+about to roll back and REQ-1/REQ-40 want the refusal on record anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select, text
+from sqlalchemy.orm import Session, selectinload
 
-from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
-from pubdata.catalog.specs import EntrySpec, OrganisationSpec
-from pubdata.db.models import CatalogEntry, Organisation
+from pubdata import audit
+from pubdata.catalog import rules
+from pubdata.catalog.classes import EntryState, OpenClass, PiiKind, ShareClass, UpdateCycle
+from pubdata.catalog.overlap import authoritative_sources
+from pubdata.catalog.specs import EntrySpec, FieldSpec, OrganisationSpec, entry_from_dict
+from pubdata.catalog.suggest import resolve_levels
+from pubdata.db.models import CatalogEntry, CatalogField, Organisation, utcnow
+from pubdata.divisions import divisions
+from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
+from pubdata.identifiers import normalise_uscc, uscc_problem
 from pubdata.settings import Settings
+from pubdata.workspace import tenant_for
+
+#: Entry attributes that a spec and a row share one to one.
+_ENTRY_ATTRS = tuple(
+    f.name for f in dataclasses.fields(EntrySpec) if f.name not in ("code", "provider", "fields")
+)
+#: Field attributes that a spec and a row share one to one.
+_FIELD_ATTRS = tuple(f.name for f in dataclasses.fields(FieldSpec) if f.name != "authoritative")
+
+
+# --- audit of refusals -------------------------------------------------------------------------
+
+#: Whether the caller's transaction already holds written rows, per database. SQLite has a single
+#: writer, and PostgreSQL row locks taken by `audit.record` would make a second transaction wait on
+#: the first: in both cases the refusal is recorded in the caller's transaction instead.
+_HAS_WRITTEN: dict[str, Callable[[Any], bool]] = {
+    "sqlite": lambda conn: bool(conn.connection.driver_connection.in_transaction),
+    "postgresql": lambda conn: conn.scalar(text("SELECT txid_current_if_assigned()")) is not None,
+}
+
+
+def _record_refusal(session: Session, actor: str, action: str, target: str, reason: RuleViolation) -> None:
+    detail = {"reason": str(reason), "req": reason.req}
+    bind = session.get_bind()
+    connection = session.connection()
+    probe = _HAS_WRITTEN.get(connection.dialect.name)
+    if not isinstance(bind, Engine) or probe is None or probe(connection):
+        audit.record(session, actor, action, target, "refused", **detail)
+        return
+    with Session(bind=bind, expire_on_commit=False) as own, own.begin():
+        audit.record(own, actor, action, target, "refused", **detail)
+
+
+def _refuse(session: Session, actor: str, action: str, target: str, reason: RuleViolation) -> NoReturn:
+    _record_refusal(session, actor, action, target, reason)
+    raise reason
+
+
+# --- organisations -----------------------------------------------------------------------------
 
 
 def register_organisation(session: Session, spec: OrganisationSpec, actor: str) -> Organisation:
     """Create an organisation (USCC and division code validated), audited."""
-    raise NotImplementedError
+    uscc = normalise_uscc(spec.uscc)
+    problem = uscc_problem(uscc)
+    if problem:
+        raise InputError(f"{spec.uscc!r} is not a unified social credit code ({problem})", column="uscc")
+    division = divisions().find(spec.division_code)
+    if division is None:
+        raise InputError(f"unknown division code {spec.division_code!r}", column="division_code")
+    clash = session.scalar(
+        select(Organisation.name).where(or_(Organisation.name == spec.name, Organisation.uscc == uscc))
+    )
+    if clash is not None:
+        raise PubdataError(f"organisation {clash} already has this name or USCC")
+    org = Organisation(
+        name=spec.name,
+        short_name=spec.short_name,
+        org_type=spec.org_type,
+        uscc=uscc,
+        division_code=division.code,
+        tenant=tenant_for(session, division.code),
+        is_competent_department=spec.is_competent_department,
+        head_name=spec.head_name,
+        head_contact=spec.head_contact,
+        security_officer_name=spec.security_officer_name,
+        security_officer_contact=spec.security_officer_contact,
+    )
+    session.add(org)
+    session.flush()
+    audit.record(session, actor, "organisation.register", uscc, name=spec.name, division=division.code)
+    return org
 
 
 def find_organisation(session: Session, ref: str) -> Organisation:
     """By name, short name or USCC; NotFound otherwise."""
-    raise NotImplementedError
+    ref = ref.strip()
+    found = session.scalars(
+        select(Organisation).where(
+            or_(
+                Organisation.name == ref,
+                Organisation.short_name == ref,
+                Organisation.uscc == normalise_uscc(ref),
+            )
+        )
+    ).all()
+    if not found:
+        raise NotFound(f"no organisation named {ref!r} (name, short name or USCC)")
+    if len(found) > 1:
+        raise PubdataError(f"{ref!r} names {len(found)} organisations; use the full name or the USCC")
+    return found[0]
+
+
+def set_responsible_persons(
+    session: Session,
+    org_ref: str,
+    head_name: str | None,
+    head_contact: str | None,
+    officer_name: str | None,
+    officer_contact: str | None,
+    actor: str,
+) -> Organisation:
+    """REQ-25: name the head and the security officer who answer for a provider's data."""
+    org = find_organisation(session, org_ref)
+    org.head_name, org.head_contact = head_name, head_contact
+    org.security_officer_name, org.security_officer_contact = officer_name, officer_contact
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "organisation.responsible_persons",
+        org.uscc,
+        head=head_name,
+        security_officer=officer_name,
+    )
+    return org
+
+
+# --- entries: specs, suggestions, rules ----------------------------------------------------------
+
+
+def spec_of(entry: CatalogEntry) -> EntrySpec:
+    """The spec that would recreate `entry`: the common ground of create, update and publish."""
+    fields = [
+        FieldSpec(
+            **{name: getattr(f, name) for name in _FIELD_ATTRS}, authoritative=f.is_authoritative_source
+        )
+        for f in entry.fields
+    ]
+    values = {name: getattr(entry, name) for name in _ENTRY_ATTRS}
+    values["related_resources"] = list(entry.related_resources)
+    values["key_fields"] = list(entry.key_fields)
+    return EntrySpec(code=entry.code, provider=entry.provider.uscc, fields=fields, **values)
+
+
+def _check(
+    session: Session, spec: EntrySpec, provider: Organisation, settings: Settings, published: bool
+) -> None:
+    rules.apply_rules(spec, rules.DRAFT_RULES)
+    claimed = (f.element_code for f in spec.fields if f.authoritative and f.element_code)
+    rules.check_single_authoritative_source(spec, authoritative_sources(session, claimed, spec.code))
+    if published:
+        rules.apply_rules(spec, rules.PUBLISH_RULES)
+        if settings.require_responsible_persons:
+            rules.check_responsible_persons(provider.name, provider.head_name, provider.security_officer_name)
+
+
+def _region(code: str) -> str:
+    division = divisions().find(code)
+    if division is None:
+        raise InputError(f"unknown division code {code!r}", column="region_code")
+    return division.code
+
+
+def _write(entry: CatalogEntry, spec: EntrySpec, provider: Organisation) -> None:
+    """Copy a checked spec onto a row; fields are matched by name so their ids survive."""
+    for name in _ENTRY_ATTRS:
+        setattr(entry, name, getattr(spec, name))
+    entry.region_code = _region(spec.region_code)
+    entry.related_resources = list(spec.related_resources)
+    entry.key_fields = list(spec.key_fields)
+    entry.provider, entry.tenant_id = provider, provider.tenant_id
+    existing = {f.name: f for f in entry.fields}
+    rows = []
+    for position, f in enumerate(spec.fields):
+        row = existing.get(f.name) or CatalogField(name=f.name)
+        for name in _FIELD_ATTRS:
+            setattr(row, name, getattr(f, name))
+        row.position, row.level, row.pii_kind = position, f.level or 1, f.pii_kind or PiiKind.NONE
+        row.aliases, row.is_authoritative_source = list(f.aliases), f.authoritative
+        rows.append(row)
+    entry.fields = rows
 
 
 def create_entry(session: Session, spec: EntrySpec, actor: str, settings: Settings) -> CatalogEntry:
     """Register a draft entry; levels / PII kinds left empty in the spec are suggested."""
-    raise NotImplementedError
+    try:
+        rules.check_not_classified(spec)
+    except RuleViolation as refusal:
+        _refuse(session, actor, "catalog.create", spec.code, refusal)
+    provider = find_organisation(session, spec.provider)
+    resolved, reasons = resolve_levels(spec, settings)
+    _region(spec.region_code)
+    if session.scalar(select(CatalogEntry.id).where(CatalogEntry.code == spec.code)) is not None:
+        raise PubdataError(f"entry {spec.code} already exists")
+    try:
+        _check(session, resolved, provider, settings, published=False)
+    except RuleViolation as refusal:
+        _refuse(session, actor, "catalog.create", spec.code, refusal)
+    entry = CatalogEntry(code=spec.code, state=EntryState.DRAFT)
+    _write(entry, resolved, provider)
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session, actor, "catalog.create", spec.code, name=spec.name, provider=provider.uscc, suggested=reasons
+    )
+    return entry
+
+
+def update_entry(
+    session: Session, code: str, changes: dict[str, Any], actor: str, settings: Settings
+) -> CatalogEntry:
+    """Change a draft or published entry; the result must pass the same rules as a new one."""
+    entry = get_entry(session, code)
+    if changes.get("code", code) != code:
+        raise InputError("an entry's code cannot change; register a new entry", column="code")
+    try:
+        rules.check_changeable(code, entry.state)
+    except RuleViolation as refusal:
+        _refuse(session, actor, "catalog.update", code, refusal)
+    merged = dataclasses.asdict(spec_of(entry))
+    merged.update({k: v for k, v in changes.items() if k != "fields"})
+    if "fields" in changes:
+        merged["fields"] = [
+            dataclasses.asdict(f) if isinstance(f, FieldSpec) else f for f in changes["fields"]
+        ]
+    spec = entry_from_dict(merged, f"<changes to {code}>")
+    provider = find_organisation(session, spec.provider)
+    resolved, reasons = resolve_levels(spec, settings)
+    _region(spec.region_code)
+    try:
+        _check(session, resolved, provider, settings, published=entry.state is EntryState.PUBLISHED)
+    except RuleViolation as refusal:
+        _refuse(session, actor, "catalog.update", code, refusal)
+    _write(entry, resolved, provider)
+    session.flush()
+    audit.record(session, actor, "catalog.update", code, changed=sorted(changes), suggested=reasons)
+    return entry
+
+
+def _move(
+    session: Session, code: str, target: EntryState, actor: str, action: str, settings: Settings | None
+) -> CatalogEntry:
+    entry = get_entry(session, code)
+    try:
+        rules.check_transition(code, entry.state, target)
+        if settings is not None:
+            _check(session, spec_of(entry), entry.provider, settings, published=True)
+    except RuleViolation as refusal:
+        _refuse(session, actor, action, code, refusal)
+    entry.state = target
+    if target is EntryState.PUBLISHED:
+        entry.published_at = utcnow()
+    else:
+        entry.retired_at = utcnow()
+    session.flush()
+    audit.record(session, actor, action, code, state=target.value)
+    return entry
 
 
 def publish_entry(session: Session, code: str, actor: str, settings: Settings) -> CatalogEntry:
-    raise NotImplementedError
+    """Draft → published, once classified, graded and described (REQ-3, 10, 25)."""
+    return _move(session, code, EntryState.PUBLISHED, actor, "catalog.publish", settings)
 
 
 def retire_entry(session: Session, code: str, actor: str) -> CatalogEntry:
-    raise NotImplementedError
+    """Published → retired; final."""
+    return _move(session, code, EntryState.RETIRED, actor, "catalog.retire", None)
 
 
 def get_entry(session: Session, code: str) -> CatalogEntry:
-    raise NotImplementedError
+    entry = session.scalar(
+        select(CatalogEntry)
+        .where(CatalogEntry.code == code)
+        .options(selectinload(CatalogEntry.fields), selectinload(CatalogEntry.provider))
+    )
+    if entry is None:
+        raise NotFound(f"no catalogue entry {code!r}")
+    return entry
+
+
+# --- search ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -57,13 +316,111 @@ class EntryQuery:
     limit: int = 50
 
 
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    """Stored times are UTC; SQLite gives them back naive."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _overdue_clause(now: dt.datetime, grace_days: int) -> ColumnElement[bool]:
+    """One comparison per cycle, with the deadline computed here: portable to every database."""
+    reference = func.coalesce(CatalogEntry.data_updated_at, CatalogEntry.published_at)
+    grace = dt.timedelta(days=grace_days)
+    late = [
+        and_(CatalogEntry.update_cycle == cycle, reference < _as_utc(now) - period - grace)
+        for cycle in UpdateCycle
+        if (period := cycle.period) is not None
+    ]
+    return and_(CatalogEntry.state == EntryState.PUBLISHED, reference.is_not(None), or_(*late))
+
+
+def _region_clause(region: str) -> ColumnElement[bool]:
+    """Entries inside the region, and entries of the regions above it, which cover it too."""
+    division = divisions().find(region)
+    if division is None:
+        prefix = region.strip()
+        if not prefix.isdigit():
+            raise InputError(f"unknown division code {region!r}", column="region")
+        return CatalogEntry.region_code.startswith(prefix, autoescape=True)
+    above = [d.code for d in divisions().ancestors(division.code)[1:]]
+    return or_(
+        CatalogEntry.region_code.startswith(division.prefix, autoescape=True),
+        CatalogEntry.region_code.in_(above),
+    )
+
+
+def _conditions(query: EntryQuery, now: dt.datetime, grace_days: int) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if query.text and query.text.strip():
+        words = query.text.strip()
+        in_fields = exists().where(
+            CatalogField.entry_id == CatalogEntry.id,
+            or_(
+                CatalogField.title.icontains(words, autoescape=True),
+                CatalogField.name.icontains(words, autoescape=True),
+            ),
+        )
+        found.append(
+            or_(
+                *(
+                    col.icontains(words, autoescape=True)
+                    for col in (CatalogEntry.name, CatalogEntry.code, CatalogEntry.abstract)
+                ),
+                in_fields,
+            )
+        )
+    if query.provider:
+        ref = query.provider.strip()
+        found.append(
+            CatalogEntry.provider_id.in_(
+                select(Organisation.id).where(
+                    or_(
+                        Organisation.name.icontains(ref, autoescape=True),
+                        Organisation.short_name == ref,
+                        Organisation.uscc == normalise_uscc(ref),
+                    )
+                )
+            )
+        )
+    if query.share_class is not None:
+        found.append(CatalogEntry.share_class == query.share_class)
+    if query.open_class is not None:
+        found.append(CatalogEntry.open_class == query.open_class)
+    if query.level is not None:
+        highest = select(func.max(CatalogField.level)).where(CatalogField.entry_id == CatalogEntry.id)
+        found.append(highest.scalar_subquery() == query.level)
+    if query.region:
+        found.append(_region_clause(query.region))
+    if query.state is not None:
+        found.append(CatalogEntry.state == query.state)
+    if query.overdue is not None:
+        late = _overdue_clause(now, grace_days)
+        found.append(late if query.overdue else ~late)
+    return found
+
+
 def search_entries(
-    session: Session, query: EntryQuery, now: dt.datetime | None = None
+    session: Session, query: EntryQuery, now: dt.datetime | None = None, *, grace_days: int = 0
 ) -> tuple[list[CatalogEntry], int]:
-    """The page of entries matching `query` and the total count."""
-    raise NotImplementedError
+    """The page of entries matching `query` and the total count, ordered by code."""
+    if query.offset < 0 or not 1 <= query.limit <= 1000:
+        raise InputError("offset must be ≥ 0 and limit between 1 and 1000")
+    conditions = _conditions(query, now or utcnow(), grace_days)
+    total = session.scalar(select(func.count()).select_from(CatalogEntry).where(*conditions)) or 0
+    page = session.scalars(
+        select(CatalogEntry)
+        .where(*conditions)
+        .order_by(CatalogEntry.code)
+        .offset(query.offset)
+        .limit(query.limit)
+        .options(selectinload(CatalogEntry.fields), selectinload(CatalogEntry.provider))
+    ).all()
+    return list(page), total
 
 
 def is_overdue(entry: CatalogEntry, now: dt.datetime, grace_days: int = 0) -> bool:
     """REQ-11: the entry's data is older than its update cycle."""
-    raise NotImplementedError
+    period = entry.update_cycle.period
+    reference = entry.data_updated_at or entry.published_at
+    if entry.state is not EntryState.PUBLISHED or period is None or reference is None:
+        return False
+    return _as_utc(reference) < _as_utc(now) - period - dt.timedelta(days=grace_days)
