@@ -1,0 +1,83 @@
+"""Catalogue routes: thin, typed, no rules of their own (the service and `reads` hold those)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from pubdata.api import reads
+from pubdata.api.deps import SessionDep, WorkspaceDep
+from pubdata.api.schemas import EntryDetail, EntryPage, ErrorOut, OrganisationOut, QualityOut, VersionOut
+from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
+from pubdata.catalog.service import EntryQuery
+
+router = APIRouter(prefix="/api", tags=["catalogue"])
+_NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorOut, "description": "Unknown entry."}}
+CodePath = Annotated[str, Path(description="Catalogue entry code.", max_length=64)]
+
+
+@router.get("/entries", response_model=EntryPage, summary="Search the catalogue")
+def list_entries(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    q: Annotated[str | None, Query(description="Text in name, code, abstract or field titles.")] = None,
+    provider: Annotated[str | None, Query(description="Provider name, short name or USCC.")] = None,
+    share_class: Annotated[ShareClass | None, Query(description="Sharing class (REQ-14).")] = None,
+    open_class: Annotated[OpenClass | None, Query(description="Opening class (REQ-19).")] = None,
+    level: Annotated[int | None, Query(ge=1, le=4, description="Entry level = highest field level.")] = None,
+    region: Annotated[
+        str | None, Query(pattern=r"^\d{2,12}$", description="Division code or prefix, e.g. `3304`.")
+    ] = None,
+    state: Annotated[EntryState | None, Query(description="draft, published or retired.")] = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only entries past their update cycle (REQ-11).")
+    ] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EntryPage:
+    query = EntryQuery(
+        text=q,
+        provider=provider,
+        share_class=share_class,
+        open_class=open_class,
+        level=level,
+        region=region,
+        state=state,
+        overdue=overdue,
+        offset=offset,
+        limit=limit,
+    )
+    return reads.search(workspace, session, query)
+
+
+@router.get("/entries/{code}", response_model=EntryDetail, responses=_NOT_FOUND, summary="One entry")
+def get_entry(code: CodePath, workspace: WorkspaceDep, session: SessionDep) -> EntryDetail:
+    return reads.entry_detail(workspace, session, code)
+
+
+@router.get(
+    "/entries/{code}/versions", response_model=list[VersionOut], responses=_NOT_FOUND, summary="Versions"
+)
+def get_versions(code: CodePath, workspace: WorkspaceDep, session: SessionDep) -> list[VersionOut]:
+    return reads.entry_versions(workspace, session, code)
+
+
+@router.get(
+    "/entries/{code}/versions/{version}/quality",
+    response_model=QualityOut,
+    responses=_NOT_FOUND,
+    summary="Quality report of a version",
+)
+def get_quality(
+    code: CodePath,
+    version: Annotated[int, Path(ge=0, description="Version number.")],
+    workspace: WorkspaceDep,
+    session: SessionDep,
+) -> QualityOut:
+    return reads.version_quality(workspace, session, code, version)
+
+
+@router.get("/organisations", response_model=list[OrganisationOut], summary="Data holders and consumers")
+def list_organisations(session: SessionDep) -> list[OrganisationOut]:
+    return reads.organisations(session)

@@ -1,0 +1,29 @@
+"""Request dependencies: the workspace the app was built for and a read session per request.
+
+The workspace sits on ``app.state`` (set once by `create_app`) rather than in a module global, so
+two apps for two workspaces can live in one process — the tests rely on that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from pubdata.workspace import Workspace
+
+
+def get_workspace(request: Request) -> Workspace:
+    workspace: Workspace = request.app.state.workspace
+    return workspace
+
+
+def get_session(workspace: Annotated[Workspace, Depends(get_workspace)]) -> Iterator[Session]:
+    with workspace.sessions() as session:
+        yield session
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+SessionDep = Annotated[Session, Depends(get_session)]

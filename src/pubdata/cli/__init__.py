@@ -1,0 +1,1 @@
+"""The ``pubdata`` command line: Typer commands, one module per command group."""

@@ -1,0 +1,48 @@
+"""``pubdata demo``: build the demo province through the public code paths, then serve it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pubdata.cli.options import Home, Json
+from pubdata.cli.render import err, fields_block, jsonable, print_json, success
+from pubdata.cli.server import run_server
+from pubdata.workspace import Workspace, resolve_home
+
+
+def demo(
+    home: Home = None,
+    scale: Annotated[float, typer.Option(min=0.001, help="Multiplies the person-level tables.")] = 1.0,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build only; do not start the API.")] = False,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    as_json: Json = False,
+) -> None:
+    """Build a demo province (organisations, entries, messy files, versions) and serve it."""
+    from pubdata.demo.build import build_demo
+
+    path = resolve_home(home)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err(), disable=as_json) as progress:
+        task = progress.add_task("preparing", total=None)
+
+        def report(description: str, done: int, total: int) -> None:
+            progress.update(task, description=description, completed=done, total=total)
+
+        summary = build_demo(path, scale, report)
+    accounts = path / "demo-accounts.json"
+    url = f"http://{host}:{port}/"
+    if as_json:
+        print_json({"home": path, "summary": summary, "accounts": accounts, "url": None if no_serve else url})
+    else:
+        success(f"demo built in {path}")
+        fields_block("Summary", [*jsonable(summary).items(), ("accounts", str(accounts))])
+    if not no_serve:
+        run_server(Workspace.open(path), host, port)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
