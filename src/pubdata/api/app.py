@@ -6,14 +6,17 @@ client can tell "no such entry" from "refused by a rule" without parsing message
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import pubdata
-from pubdata.api.catalog import router as catalog_router
-from pubdata.api.schemas import ErrorOut, Health
+from pubdata.api import catalog, health
+from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.workspace import Workspace
+
+#: Every router the app serves; docs/api.md and the tests check their routes against this.
+ROUTERS: tuple[APIRouter, ...] = (health.router, catalog.router)
 
 #: (error class, HTTP status, error code); the first class that matches wins.
 ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
@@ -40,10 +43,6 @@ def create_app(workspace: Workspace) -> FastAPI:
     )
     app.state.workspace = workspace
     app.add_exception_handler(PubdataError, _pubdata_error)
-    app.include_router(catalog_router)
-
-    @app.get("/healthz", response_model=Health, tags=["service"], summary="Liveness")
-    def healthz() -> Health:
-        return Health(version=pubdata.__version__)
-
+    for router in ROUTERS:
+        app.include_router(router)
     return app
