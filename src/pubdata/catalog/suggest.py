@@ -226,8 +226,10 @@ def resolve_levels(spec: EntrySpec, settings: Settings) -> tuple[EntrySpec, dict
     proposals = raise_combined_identity(proposals, settings)
     resolved, reasons = [], {}
     for f, proposal in zip(spec.fields, proposals, strict=True):
-        if f.level is None or f.pii_kind is None:
+        if f.level is None:
             reasons[f.name] = proposal.reason
+        elif f.pii_kind is None:
+            reasons[f.name] = f"{proposal.pii_kind.label} suggested; L{f.level} as declared"
         resolved.append(
             dataclasses.replace(
                 f, pii_kind=proposal.pii_kind, level=f.level if f.level is not None else proposal.level
