@@ -22,7 +22,16 @@ from pubdata.workspace import Workspace
 
 app = typer.Typer(help="The catalogue: entries, their classes, levels and fields.", no_args_is_help=True)
 
-ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+SpecFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Entry spec, .toml or .json.")
+]
+DataFile = Annotated[
+    Path,
+    typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV/TSV, XLSX/XLS, Parquet or JSONL."),
+]
+SpecOrDataFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="An entry spec or a data file.")
+]
 SPEC_SUFFIXES = (".toml", ".json")
 
 
@@ -148,7 +157,7 @@ def _settings_for(workspace: Workspace, division_code: str) -> Any:
 
 
 @app.command()
-def register(spec: ExistingFile, home: Home = None, actor: Actor = ACTOR, as_json: Json = False) -> None:
+def register(spec: SpecFile, home: Home = None, actor: Actor = ACTOR, as_json: Json = False) -> None:
     """Register a draft entry from a TOML or JSON spec; empty levels and PII kinds are suggested."""
     entry_spec = load_entry_spec(spec)
     with writing(home) as (workspace, session):
@@ -192,7 +201,7 @@ def retire(code: str, home: Home = None, actor: Actor = ACTOR, as_json: Json = F
 
 
 @app.command()
-def overlap(file_or_spec: ExistingFile, home: Home = None, as_json: Json = False) -> None:
+def overlap(file_or_spec: SpecOrDataFile, home: Home = None, as_json: Json = False) -> None:
     """REQ-9: which elements of a new collection the platform already holds, and their source."""
     from pubdata.catalog.overlap import overlap_for_columns
 
@@ -213,7 +222,7 @@ def overlap(file_or_spec: ExistingFile, home: Home = None, as_json: Json = False
 
 @app.command()
 def suggest(
-    file: ExistingFile,
+    file: DataFile,
     home: Home = None,
     sheet: Annotated[str | None, typer.Option(help="Sheet of a workbook.")] = None,
     sample: Annotated[int, typer.Option(min=1, max=100_000, help="Rows sampled.")] = 1000,

@@ -85,7 +85,9 @@ def print_quality(quality: QualityOut) -> None:
 
 def ingest(
     entry: Annotated[str, typer.Argument(help="Catalogue entry code.")],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The file to load.")
+    ],
     home: Home = None,
     mode: Annotated[
         str | None,

@@ -1,8 +1,6 @@
 """Turning failures into one readable line and an exit code, never a traceback by default.
 
-Exit codes: 0 success; 1 refused by a rule or another platform error; 2 bad input (a file, an
-unknown entry or organisation, a bad option); 3 an unexpected failure (a bug — rerun with
-``PUBDATA_DEBUG=1`` for the traceback).
+The exit codes are `EXIT_CODES`; docs/cli.md quotes them from here.
 """
 
 from __future__ import annotations
@@ -19,6 +17,11 @@ from pubdata.cli.render import err
 from pubdata.errors import InputError, NotFound, PubdataError
 
 DEBUG_ENV = "PUBDATA_DEBUG"
+EXIT_CODES = (
+    "0 success; 1 refused by a rule or another platform error; 2 bad input (a file, an unknown entry or "
+    "organisation, a bad option); 3 an unexpected failure (a bug: rerun with `PUBDATA_DEBUG=1` for the "
+    "traceback)."
+)
 #: Exceptions that already are the CLI's own way out (usage errors, ``typer.Exit``).
 _PASS_THROUGH = (typer.TyperException, typer.Exit, typer.Abort)
 

@@ -76,7 +76,10 @@ def list_organisations(home: Home = None, as_json: Json = False) -> None:
 
 @app.command()
 def register(
-    spec: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    spec: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="Organisation spec, .toml or .json."),
+    ],
     home: Home = None,
     actor: Actor = ACTOR,
     as_json: Json = False,
