@@ -151,7 +151,7 @@ class ExcelSource:
         if kind == "xlsx":
             check_zip_members(path, max_uncompressed_bytes)
         try:
-            workbook = CalamineWorkbook.from_path(str(path))
+            workbook = _open_workbook(path, kind)
             name = _choose_sheet(workbook, sheet, file)
             self._sheet: CalamineSheet = workbook.get_sheet_by_name(name)
         except CalamineError as exc:
@@ -233,6 +233,14 @@ def _fit(row: Sequence[object], width: int) -> Sequence[object]:
     if len(row) == width:
         return row
     return [*row[:width], *([""] * (width - len(row)))]
+
+
+def _open_workbook(path: Path, kind: str) -> CalamineWorkbook:
+    """calamine picks its parser by suffix; a mislabelled file is handed over as content instead."""
+    if path.suffix.lower() in ({".xls"} if kind == "xls" else {".xlsx", ".xlsm"}):
+        return CalamineWorkbook.from_path(str(path))
+    with path.open("rb") as handle:
+        return CalamineWorkbook.from_filelike(handle)
 
 
 def _choose_sheet(workbook: CalamineWorkbook, wanted: str | None, file: str) -> str:
