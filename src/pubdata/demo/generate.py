@@ -212,7 +212,7 @@ def _people(con: duckdb.DuckDBPyConnection, layout: Layout, seed: int, out: Path
                ['J06.9', 'I10', 'E11.9', 'K29.7', 'M54.5', 'L30.9']
                  [1 + h(v.i, $seed, 43) % 6] AS diagnosis_code,
                DATE '2021-01-01' + (h(v.i, $seed, 44) % 365)::INTEGER AS visit_date,
-               round(20 + (h(v.i, $seed, 45) % 60000) / 100.0, 2) AS cost
+               (20 + (h(v.i, $seed, 45) % 60000) / 100)::DECIMAL(12, 2) AS cost
         FROM range(0, $v) v(i) JOIN persons(0, $p) p ON p.i = h(v.i, $seed, 40) % $p""",
         layout,
         seed,
@@ -435,8 +435,8 @@ def _organisations(con: duckdb.DuckDBPyConnection, layout: Layout, seed: int, ou
     tax = relation(
         con,
         """
-        SELECT uscc, y.year, round(h(k, $seed, y.year) % 50000000 / 100.0, 2) AS vat,
-               round(h(k, $seed, y.year + 1) % 20000000 / 100.0, 2) AS corporate_income_tax,
+        SELECT uscc, y.year, (h(k, $seed, y.year) % 50000000 / 100)::DECIMAL(18, 2) AS vat,
+               (h(k, $seed, y.year + 1) % 20000000 / 100)::DECIMAL(18, 2) AS corporate_income_tax,
                vat + corporate_income_tax AS total
         FROM enterprises, range(2019, 2022) y(year) WHERE k < $last""",
         layout,
@@ -457,7 +457,7 @@ def _organisations(con: duckdb.DuckDBPyConnection, layout: Layout, seed: int, ou
                     THEN wrong_check(uscc) ELSE uscc END AS uscc,
                name AS enterprise_name, strftime(m, '%Y-%m') AS month,
                round((1000 + h(k, $seed, 60) % 400000)
-                     * (0.8 + 0.4 * (month(m) IN (1, 7, 8, 12))::INTEGER), 1) AS kwh,
+                     * (0.8 + 0.4 * (month(m) IN (1, 7, 8, 12))::INTEGER), 1)::DECIMAL(14, 1) AS kwh,
                division_code
         FROM enterprises,
              (SELECT unnest(generate_series($start::DATE, $end::DATE, INTERVAL 1 MONTH))::DATE AS m)
@@ -475,7 +475,8 @@ def _organisations(con: duckdb.DuckDBPyConnection, layout: Layout, seed: int, ou
         "省市场监管局_企业登记信息_2022年1月变更.csv",
         register.format(
             status="CASE WHEN k >= $last THEN '在业' ELSE '注销' END",
-            rows="k >= $last OR (k >= 900 AND k < 915)",
+            rows="k >= $last OR k IN "
+            "(SELECT k FROM enterprises WHERE status = '在业' AND k >= 900 ORDER BY k LIMIT 15)",
         ),
         mode=WriteMode.UPSERT,
         last=_LAST_NEW,
