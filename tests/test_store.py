@@ -255,6 +255,7 @@ def test_an_iterator_that_raises_aborts_the_write(
     assert after.version == 2 and store.row_count(entry) == 4
 
 
+@pytest.mark.req("REQ-40")
 def test_a_failure_after_the_commit_is_rolled_back_and_audited(
     workspace: Workspace, store: DatasetStore, entry: CatalogEntry
 ) -> None:
@@ -295,6 +296,7 @@ def test_a_commit_never_indexed_is_rolled_back_before_the_next_write(
     assert feed.num_rows == 4
 
 
+@pytest.mark.req("REQ-18")
 def test_time_travel_and_change_feed(store: DatasetStore, entry: CatalogEntry) -> None:
     store.write(entry, iter([rows(range(4))]), WriteMode.APPEND, operator="t")
     store.write(entry, iter([rows([2], "upd"), rows([9], "ins")]), WriteMode.UPSERT, operator="t")
@@ -393,3 +395,24 @@ def test_every_version_reads_back_as_it_was_written(
     for version, want in expected.items():
         assert content(store.read(entry, version)) == want
         assert store.row_count(entry, version) == len(want)
+
+
+def test_a_field_added_to_the_entry_extends_the_table(
+    workspace: Workspace, store: DatasetStore, entry: CatalogEntry
+) -> None:
+    store.write(entry, iter([rows([1, 2])]), WriteMode.APPEND, operator="t")
+    with workspace.sessions() as s, s.begin():
+        stored = s.get(CatalogEntry, entry.id)
+        assert stored is not None
+        stored.fields.append(CatalogField(position=99, name="district", data_type=FieldType.STRING))
+        s.flush()
+        grown = arrow_schema(stored)
+    with workspace.sessions() as s:
+        wider = s.get(CatalogEntry, entry.id)
+        assert wider is not None and len(wider.fields) == len(FIELDS) + 1
+    batch = rows([3]).append_column("district", pa.array(["330102"]))
+    store.write(wider, iter([batch]), WriteMode.APPEND, operator="t")
+    latest = store.read(wider)
+    assert latest.schema == grown and latest.schema.names[-1] == ROW_FLAGS
+    assert latest["district"].null_count == 2 and latest["district"].drop_null().to_pylist() == ["330102"]
+    assert "district" not in store.read(wider, 1).schema.names

@@ -279,7 +279,10 @@ class DatasetStore:
         else:
             table = open_table(self.table_path(entry), listed)
             schema, files = table_schema(table), list(table.file_uris())
-        names = columns if columns is not None else schema.names
+        if columns is None:  # the entry's order; fields dropped from the entry since come last
+            current = [n for n in arrow_schema(entry).names if n in schema.names]
+            columns = current + [n for n in schema.names if n not in current]
+        names = columns
         for name in names:
             if name not in schema.names:
                 raise InputError(f"entry {entry.code} has no such field", column=name)

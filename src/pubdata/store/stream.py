@@ -8,11 +8,13 @@ unchanged, type and all.
 
 Upsert keys are checked while streaming: each batch's key columns go into an in-memory DuckDB
 table and one ``GROUP BY`` at the end of the stream finds duplicates, so the merge never sees the
-last batch end unless every key is unique.
+last batch end unless every key is unique. The key table grows with the number of rows, so its
+DuckDB connection has a memory limit and spills to a temporary directory beyond it.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
 
 import duckdb
@@ -37,17 +39,22 @@ def mask(value: object) -> str:
 class KeyGuard:
     """Collects key values batch by batch and refuses NULL or repeated keys at the end."""
 
-    def __init__(self, key_fields: list[str], source: str = "") -> None:
+    def __init__(self, key_fields: list[str], source: str = "", memory_limit: str = "128MB") -> None:
         self.key_fields = key_fields
         self.source = source or None
+        self.memory_limit = memory_limit
         self._columns = ", ".join(quote(k) for k in key_fields)
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
         keys = pa.Table.from_batches([batch.select(self.key_fields)])
         if self._con is None:
             # Connected on first use: delta-rs pulls batches on its own thread.
-            self._con = duckdb.connect()
+            self._spill = tempfile.TemporaryDirectory(prefix="pubdata-keys-")
+            self._con = duckdb.connect(
+                config={"memory_limit": self.memory_limit, "temp_directory": self._spill.name}
+            )
             self._con.register("incoming_keys", keys)
             self._con.execute("CREATE TABLE seen AS SELECT * FROM incoming_keys")
         else:
@@ -87,6 +94,9 @@ class KeyGuard:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
 
 
 class IncomingStream:
