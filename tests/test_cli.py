@@ -242,7 +242,11 @@ def test_ingest_versions_and_quality(published: Path, tmp_path: Path) -> None:
     )
     assert first["version"]["rows_rejected"] == 0
     text = run("quality", "RS-SKILL-001", "--home", published)
-    assert "rows rejected" in text
+    assert "rejected 2" in text and "**********" in text
+    bad_id = (
+        skills_csv(tmp_path / "again.csv", rows=1, bad=1).read_text("utf-8").splitlines()[1].split(",")[1]
+    )
+    assert bad_id not in text
     assert run_json("catalog", "show", "RS-SKILL-001", "--home", str(published))["versions"] == versions
 
 
@@ -284,3 +288,20 @@ def test_suggest_proposes_kinds_and_levels_from_values(home: Path, tmp_path: Pat
     by_name = {s["name"]: s for s in suggestions}
     assert by_name["身份证号"]["pii_kind"] == "id_number"
     assert by_name["身份证号"]["level"] == 4
+    assert by_name["职业工种"]["level"] == 1
+    assert "L4 敏感" in run("catalog", "suggest", tmp_path / "s.csv", "--home", home)
+
+
+@pytest.mark.slow
+def test_demo_builds_without_serving_and_refuses_a_second_build(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    built = run_json("demo", "--home", str(home), "--scale", "0.01", "--no-serve")
+    assert built["url"] is None
+    assert Path(built["accounts"]).exists()
+    assert (
+        built["summary"]["entries"] >= 14 and built["summary"]["versions"] >= built["summary"]["entries"] - 1
+    )
+    page = run_json("catalog", "list", "--home", str(home), "--limit", "200")
+    assert page["total"] == built["summary"]["entries"]
+    again = run("demo", "--home", home, "--scale", "0.01", "--no-serve", code=1)
+    assert "Traceback" not in again

@@ -17,7 +17,7 @@ from pubdata.catalog import service
 from pubdata.catalog.classes import EntryState, Level, OpenClass, ShareClass
 from pubdata.catalog.specs import load_entry_spec
 from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
-from pubdata.cli.render import cell, fields_block, print_json, records, success, table
+from pubdata.cli.render import cell, fields_block, out, print_json, success, table
 from pubdata.workspace import Workspace
 
 app = typer.Typer(help="The catalogue: entries, their classes, levels and fields.", no_args_is_help=True)
@@ -200,24 +200,42 @@ def retire(code: str, home: Home = None, actor: Actor = ACTOR, as_json: Json = F
     _transition(code, home, actor, as_json, publish=False)
 
 
+def print_overlap(hits: list[Any]) -> None:
+    if not hits:
+        out().print("None of these elements is held yet: nothing would be collected twice.")
+        return
+    table(
+        f"Elements already held ({len(hits)} matches) — collect them from the source instead (REQ-9)",
+        ["column", "matched by", "entry", "field", "element", "provider", "authoritative source"],
+        (
+            [
+                h.column,
+                h.matched_by,
+                f"{h.entry_code} {h.entry_name}",
+                f"{h.field_name} {h.field_title}",
+                h.element_code,
+                h.provider,
+                "this field"
+                if h.authoritative
+                else " ".join(filter(None, (h.authoritative_entry, h.authoritative_provider))),
+            ]
+            for h in hits
+        ),
+    )
+
+
 @app.command()
 def overlap(file_or_spec: SpecOrDataFile, home: Home = None, as_json: Json = False) -> None:
     """REQ-9: which elements of a new collection the platform already holds, and their source."""
-    from pubdata.catalog.overlap import overlap_for_columns
+    from pubdata.catalog.overlap import overlap_for_columns, overlap_for_file
 
-    columns: list[Any]
-    if file_or_spec.suffix.lower() in SPEC_SUFFIXES:
-        columns = list(load_entry_spec(file_or_spec).fields)
-    else:
-        from pubdata.ingest.readers import open_source
-
-        columns = list(open_source(file_or_spec).info.columns)
-    with reading(home) as (_workspace, session):
-        hits = overlap_for_columns(session, columns)
-    if as_json:
-        print_json(hits)
-    else:
-        records(f"Elements already held ({len(hits)})", hits)
+    with reading(home) as (workspace, session):
+        settings = workspace.settings.default
+        if file_or_spec.suffix.lower() in SPEC_SUFFIXES:
+            hits = overlap_for_columns(session, list(load_entry_spec(file_or_spec).fields), settings)
+        else:
+            hits = overlap_for_file(session, file_or_spec, settings)
+    print_json(hits) if as_json else print_overlap(hits)
 
 
 @app.command()
@@ -242,5 +260,9 @@ def suggest(
         suggestions = suggest_fields(samples, workspace.settings.default)
     if as_json:
         print_json(suggestions)
-    else:
-        records(f"Suggestions for {file.name}", suggestions)
+        return
+    table(
+        f"Suggestions for {file.name} from {sample} sampled rows (REQ-30)",
+        ["column", "PII kind", "level", "why"],
+        ([s.name, s.pii_kind, Level(s.level).label, s.reason] for s in suggestions),
+    )

@@ -45,41 +45,51 @@ def print_versions(code: str, versions: list[VersionOut]) -> None:
 
 
 def _problem_rows(report: dict[str, Any]) -> list[list[Any]]:
-    """(column, reason, count) from the report's per-column problems, whatever their nesting."""
-    columns = report.get("columns")
+    """(column, reason, rows, masked examples) from the report's per-column problems."""
     rows: list[list[Any]] = []
-    if isinstance(columns, dict):
-        for name, facts in columns.items():
-            problems = facts.get("problems") if isinstance(facts, dict) else None
-            if isinstance(problems, dict):
-                rows.extend([name, reason, count] for reason, count in problems.items() if count)
+    columns = report.get("columns")
+    for name, facts in (columns if isinstance(columns, dict) else {}).items():
+        examples = facts.get("examples") or []
+        for reason, count in (facts.get("problems") or {}).items():
+            shown = [f"row {e.get('row')}: {e.get('value')}" for e in examples if e.get("reason") == reason][
+                :3
+            ]
+            rows.append([facts.get("source_column") or name, reason, count, "; ".join(shown)])
     return rows
 
 
 def print_quality(quality: QualityOut) -> None:
-    v = quality.version
+    v, report = quality.version, quality.report
+    source = report.get("source") or {}
     fields_block(
         f"Quality of {quality.entry} version {v.version}",
         [
-            ("rows read", v.rows_read),
-            ("rows written", v.rows_written),
-            ("rows rejected", v.rows_rejected),
-            ("rows flagged", v.rows_flagged),
-            ("source", v.source_file),
+            (
+                "rows",
+                f"read {v.rows_read}, written {v.rows_written}, rejected {v.rows_rejected}, "
+                f"flagged {v.rows_flagged}",
+            ),
+            ("file", v.source_file),
             ("sha256", v.source_sha256),
-        ]
-        + [
-            (k, val)
-            for k, val in quality.report.items()
-            if isinstance(val, str | int | float)
-            and k not in {"rows_read", "rows_written", "rows_rejected", "rows_flagged"}
+            ("policy / mode", f"{report.get('policy', '—')} / {v.mode.value}"),
+            (
+                "source",
+                ", ".join(
+                    f"{k} {source[k]}"
+                    for k in ("format", "encoding", "delimiter", "header_row")
+                    if source.get(k) is not None
+                ),
+            ),
+            ("title rows", source.get("title_rows")),
+            ("total rows dropped", source.get("total_rows_dropped")),
+            ("unmapped columns", report.get("unmapped_columns")),
+            ("quarantine", report.get("quarantine_file")),
         ],
     )
-    problems = _problem_rows(quality.report)
+    problems = _problem_rows(report)
     if problems:
-        table("Problems by column", ["column", "reason", "rows"], problems)
-    notes = quality.report.get("notes") or (quality.report.get("source") or {}).get("notes")
-    for note in notes or []:
+        table("Problems by column (values masked)", ["column", "reason", "rows", "examples"], problems)
+    for note in [*(source.get("notes") or []), *(report.get("notes") or [])]:
         out().print(f"• {note}", markup=False)
 
 

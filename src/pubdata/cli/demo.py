@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pubdata.cli.options import Home, Json
-from pubdata.cli.render import err, fields_block, jsonable, print_json, success
+from pubdata.cli.render import err, fields_block, jsonable, print_json, records, success, table
 from pubdata.cli.server import run_server
 from pubdata.workspace import Workspace, resolve_home
+
+
+def print_summary(path: Path, summary: dict[str, Any], accounts: Path) -> None:
+    """Counts first; then what each load did, and which drafts the rules hold back and why."""
+    success(f"demo built in {path}")
+    scalars = [(k, v) for k, v in summary.items() if not isinstance(v, dict | list)]
+    fields_block("Summary", [*scalars, ("accounts", str(accounts))])
+    for key, value in summary.items():
+        if isinstance(value, dict) and value:
+            table(key, ["entry", "why"], value.items())
+        elif isinstance(value, list) and value:
+            records(key, value)
 
 
 def demo(
@@ -38,8 +51,7 @@ def demo(
     if as_json:
         print_json({"home": path, "summary": summary, "accounts": accounts, "url": None if no_serve else url})
     else:
-        success(f"demo built in {path}")
-        fields_block("Summary", [*jsonable(summary).items(), ("accounts", str(accounts))])
+        print_summary(path, jsonable(summary), accounts)
     if not no_serve:
         run_server(Workspace.open(path), host, port)
 

@@ -71,6 +71,8 @@ def cell(value: Any) -> str:
         return str(getattr(value, "label", value.value))
     if isinstance(value, bool):
         return "是" if value else "否"
+    if isinstance(value, float):
+        return f"{value:.1f}"
     if isinstance(value, list | tuple):
         return ", ".join(cell(v) for v in value)
     if isinstance(value, dt.datetime):
