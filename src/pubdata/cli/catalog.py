@@ -17,7 +17,7 @@ from pubdata.catalog import service
 from pubdata.catalog.classes import EntryState, Level, OpenClass, ShareClass
 from pubdata.catalog.specs import load_entry_spec
 from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
-from pubdata.cli.render import cell, fields_block, out, print_json, success, table
+from pubdata.cli.render import cell, fields_block, print_json, success, table
 from pubdata.workspace import Workspace
 
 app = typer.Typer(help="The catalogue: entries, their classes, levels and fields.", no_args_is_help=True)
@@ -32,7 +32,6 @@ DataFile = Annotated[
 SpecOrDataFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="An entry spec or a data file.")
 ]
-SPEC_SUFFIXES = (".toml", ".json")
 
 
 def parse_choice(parser: Any, text: str | None, option: str) -> Any:
@@ -198,71 +197,3 @@ def publish(code: str, home: Home = None, actor: Actor = ACTOR, as_json: Json = 
 def retire(code: str, home: Home = None, actor: Actor = ACTOR, as_json: Json = False) -> None:
     """Retire a published entry; it can no longer be loaded or changed."""
     _transition(code, home, actor, as_json, publish=False)
-
-
-def print_overlap(hits: list[Any]) -> None:
-    if not hits:
-        out().print("None of these elements is held yet: nothing would be collected twice.")
-        return
-    table(
-        f"Elements already held ({len(hits)} matches) — collect them from the source instead (REQ-9)",
-        ["column", "matched by", "entry", "field", "element", "provider", "authoritative source"],
-        (
-            [
-                h.column,
-                h.matched_by,
-                f"{h.entry_code} {h.entry_name}",
-                f"{h.field_name} {h.field_title}",
-                h.element_code,
-                h.provider,
-                "this field"
-                if h.authoritative
-                else " ".join(filter(None, (h.authoritative_entry, h.authoritative_provider))),
-            ]
-            for h in hits
-        ),
-    )
-
-
-@app.command()
-def overlap(file_or_spec: SpecOrDataFile, home: Home = None, as_json: Json = False) -> None:
-    """REQ-9: which elements of a new collection the platform already holds, and their source."""
-    from pubdata.catalog.overlap import overlap_for_columns, overlap_for_file
-
-    with reading(home) as (workspace, session):
-        settings = workspace.settings.default
-        if file_or_spec.suffix.lower() in SPEC_SUFFIXES:
-            hits = overlap_for_columns(session, list(load_entry_spec(file_or_spec).fields), settings)
-        else:
-            hits = overlap_for_file(session, file_or_spec, settings)
-    print_json(hits) if as_json else print_overlap(hits)
-
-
-@app.command()
-def suggest(
-    file: DataFile,
-    home: Home = None,
-    sheet: Annotated[str | None, typer.Option(help="Sheet of a workbook.")] = None,
-    sample: Annotated[int, typer.Option(min=1, max=100_000, help="Rows sampled.")] = 1000,
-    as_json: Json = False,
-) -> None:
-    """Suggested PII kinds and levels (REQ-30) for a file's columns, from sampled values."""
-    from pubdata.catalog.suggest import suggest_fields
-    from pubdata.ingest.readers import open_source
-
-    source = open_source(file, sheet=sheet)
-    samples: dict[str, list[str | None]] = {name: [] for name in source.info.columns}
-    for _row, batch in source.batches(sample):
-        for name, column in zip(source.info.columns, batch.columns, strict=True):
-            samples[name] = column.to_pylist()[:sample]
-        break
-    with reading(home) as (workspace, _session):
-        suggestions = suggest_fields(samples, workspace.settings.default)
-    if as_json:
-        print_json(suggestions)
-        return
-    table(
-        f"Suggestions for {file.name} from {sample} sampled rows (REQ-30)",
-        ["column", "PII kind", "level", "why"],
-        ([s.name, s.pii_kind, Level(s.level).label, s.reason] for s in suggestions),
-    )
