@@ -34,26 +34,42 @@ def demo(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     as_json: Json = False,
 ) -> None:
-    """Build a demo province (organisations, entries, messy files, versions) and serve it."""
-    from pubdata.demo.build import build_demo
+    """Build a demo province (organisations, entries, messy files, versions) and serve it.
+
+    Run again on a home that already holds the demo, it serves what is there instead of failing, so
+    the quick-start command can be repeated.
+    """
+    from pubdata.demo.build import ACCOUNTS_FILE
 
     path = resolve_home(home)
+    accounts = path / ACCOUNTS_FILE
+    url = None if no_serve else f"http://{host}:{port}/"
+    if accounts.exists():
+        if as_json:
+            print_json({"home": path, "summary": None, "accounts": accounts, "url": url})
+        else:
+            success(f"the demo is already built in {path} (accounts: {accounts}); remove it to build afresh")
+    else:
+        summary = _build(path, scale, quiet=as_json)
+        if as_json:
+            print_json({"home": path, "summary": summary, "accounts": accounts, "url": url})
+        else:
+            print_summary(path, jsonable(summary), accounts)
+    if url is not None:
+        run_server(Workspace.open(path), host, port)
+
+
+def _build(path: Path, scale: float, quiet: bool) -> Any:
+    from pubdata.demo.build import build_demo
+
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=err(), disable=as_json) as progress:
+    with Progress(*columns, console=err(), disable=quiet) as progress:
         task = progress.add_task("preparing", total=None)
 
         def report(description: str, done: int, total: int) -> None:
             progress.update(task, description=description, completed=done, total=total)
 
-        summary = build_demo(path, scale, report)
-    accounts = path / "demo-accounts.json"
-    url = f"http://{host}:{port}/"
-    if as_json:
-        print_json({"home": path, "summary": summary, "accounts": accounts, "url": None if no_serve else url})
-    else:
-        print_summary(path, jsonable(summary), accounts)
-    if not no_serve:
-        run_server(Workspace.open(path), host, port)
+        return build_demo(path, scale, report)
 
 
 def register(app: typer.Typer) -> None:
