@@ -18,19 +18,13 @@ from pubdata.catalog.classes import EntryState, Level, OpenClass, ShareClass
 from pubdata.catalog.specs import load_entry_spec
 from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
 from pubdata.cli.render import cell, fields_block, print_json, success, table
+from pubdata.settings import Settings
 from pubdata.workspace import Workspace
 
 app = typer.Typer(help="The catalogue: entries, their classes, levels and fields.", no_args_is_help=True)
 
 SpecFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Entry spec, .toml or .json.")
-]
-DataFile = Annotated[
-    Path,
-    typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV/TSV, XLSX/XLS, Parquet or JSONL."),
-]
-SpecOrDataFile = Annotated[
-    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="An entry spec or a data file.")
 ]
 
 
@@ -151,7 +145,8 @@ def show(code: str, home: Home = None, as_json: Json = False) -> None:
     print_json(detail) if as_json else print_detail(detail)
 
 
-def _settings_for(workspace: Workspace, division_code: str) -> Any:
+def _settings_for(workspace: Workspace, division_code: str) -> Settings:
+    """The rules of the provider's tenant: a county may override its city and province."""
     return workspace.settings.for_tenant(division_code)
 
 
