@@ -8,7 +8,7 @@ memory — and the same person shows up with the same ID number in every agency'
 
 Example:
     >>> con = generator(seed=7)
-    >>> row = con.sql("SELECT id_number FROM persons(0, 1)").fetchone()
+    >>> row = con.execute("SELECT id_number FROM persons(0, 1)").fetchone()
     >>> from pubdata.identifiers import id_number_problem
     >>> id_number_problem(row[0]) is None
     True
