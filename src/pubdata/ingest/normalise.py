@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from pubdata.catalog.classes import FieldType
 
@@ -150,13 +150,15 @@ def parse_integer(text: str) -> int | None:
     return int(text.replace(",", "").split(".")[0])
 
 
-def parse_decimal(text: str) -> Decimal | None:
+def parse_decimal(text: str, precision: int = 38, scale: int = 6) -> Decimal | None:
+    """The value as DECIMAL(precision, scale) holds it: rounded half away from zero, or None on overflow."""
     if not re.fullmatch(_DECIMAL, text):
         return None
-    try:
-        return Decimal(text.replace(",", ""))
-    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+    exact = Decimal(text.replace(",", ""))
+    if abs(exact) >= Decimal(10) ** (precision - scale):
         return None
+    value = exact.quantize(Decimal(1).scaleb(-scale), ROUND_HALF_UP, Context(prec=precision + 2))
+    return None if abs(value) >= Decimal(10) ** (precision - scale) else value
 
 
 def parse_date(text: str) -> dt.date | None:

@@ -128,7 +128,7 @@ def _upper_no_spaces(expr: str) -> str:
 
 def _mobile_normalise_sql(expr: str) -> str:
     return (
-        f"CASE WHEN regexp_full_match({expr}, '[0-9]+') THEN {expr} ELSE "
+        f"CASE WHEN regexp_full_match({expr}, '1[0-9]*') THEN {expr} ELSE "
         f"regexp_replace(regexp_replace(translate({expr}, '－＋', '-+'), "
         "'[\\s\\v\\x{A0}\\x{3000}\\-()]', '', 'g'), '^(?:\\+86|0086)', '') END"
     )
