@@ -255,6 +255,14 @@ def test_policy_argument_overrides_the_entry(workspace: Workspace, tmp_path: Pat
     path = write_csv(tmp_path / "a.csv", GOOD_ROWS + BAD_ROWS)
     result = ingest_file(workspace, code, path, operator="clerk", policy=BadRowPolicy.FLAG, today=TODAY)
     assert result.quality["rows_flagged"] == 2
+    again = ingest_file(
+        workspace, code, path, operator="clerk", policy="quarantine", mode="append", today=TODAY
+    )
+    assert (again.quality["policy"], again.version.mode, again.quality["rows_rejected"]) == (
+        "quarantine",
+        WriteMode.APPEND,
+        2,
+    )
 
 
 def test_upsert_is_the_default_with_key_fields(workspace: Workspace, tmp_path: Path) -> None:

@@ -239,8 +239,8 @@ def ingest_file(
     path: Path,
     *,
     operator: str,
-    mode: WriteMode | None = None,
-    policy: BadRowPolicy | None = None,
+    mode: WriteMode | str | None = None,
+    policy: BadRowPolicy | str | None = None,
     sheet: str | None = None,
     batch_rows: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -255,8 +255,9 @@ def ingest_file(
     path = Path(path)
     entry = _admit(workspace, entry_code, operator)
     settings = workspace.settings.for_tenant(entry.provider.division_code)
-    mode = mode or (WriteMode.UPSERT if entry.key_fields else WriteMode.REPLACE)
-    policy = policy or entry.bad_row_policy or BadRowPolicy(settings.default_bad_row_policy)
+    # Plain strings ("quarantine") are accepted too: scripts and the settings file speak in values.
+    mode = WriteMode(mode) if mode else (WriteMode.UPSERT if entry.key_fields else WriteMode.REPLACE)
+    policy = BadRowPolicy(policy or entry.bad_row_policy or settings.default_bad_row_policy)
     batch_rows = batch_rows or settings.ingest_batch_rows
     total_bytes = path.stat().st_size if path.exists() else 0
     source = open_source(path, sheet=sheet)
