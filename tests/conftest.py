@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from pubdata.workspace import Workspace
@@ -20,3 +23,36 @@ def workspace(tmp_path: Path) -> Workspace:
 def session(workspace: Workspace) -> Iterator[Session]:
     with workspace.sessions() as s, s.begin():
         yield s
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database, dropped afterwards.
+
+    Needs ``PUBDATA_TEST_PG_URL`` (``scripts/test-postgres.sh`` starts a server; ``test.sh`` does so
+    automatically). Under CI a missing server is a failure, not a skip.
+    """
+    admin_url = os.environ.get("PUBDATA_TEST_PG_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail("PUBDATA_TEST_PG_URL is not set in CI")
+        pytest.skip("no PostgreSQL server (run scripts/test-postgres.sh)")
+    name = f"pubdata_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_workspace(tmp_path: Path, pg_database: str) -> Iterator[Workspace]:
+    workspace = Workspace.init(tmp_path / "pg-home", db_url=pg_database)
+    try:
+        yield workspace
+    finally:
+        workspace.engine.dispose()

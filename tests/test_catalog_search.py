@@ -7,14 +7,11 @@ against what those facts say, on SQLite and, when a server is at hand, on Postgr
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from pubdata.catalog.classes import EntryState, OpenClass, OrgType, ShareClass, UpdateCycle
@@ -284,29 +281,6 @@ def test_unknown_region_prefix_is_refused(catalogue: tuple[Workspace, list[Fact]
     workspace, _ = catalogue
     with workspace.sessions() as s, pytest.raises(InputError):
         search_entries(s, EntryQuery(region="hangzhou"))
-
-
-PG_URL = os.environ.get("PUBDATA_TEST_PG_URL")
-
-
-@pytest.fixture
-def pg_workspace(tmp_path: Path) -> Iterator[Workspace]:
-    if not PG_URL:
-        if os.environ.get("CI"):
-            pytest.fail("PUBDATA_TEST_PG_URL is not set in CI")
-        pytest.skip("no PostgreSQL server (run scripts/test-postgres.sh)")
-    name = f"pubdata_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    workspace = Workspace.init(tmp_path / "home", db_url=PG_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        yield workspace
-    finally:
-        workspace.engine.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_search_and_refusal_audit_on_postgres(pg_workspace: Workspace) -> None:
