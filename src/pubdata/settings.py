@@ -74,6 +74,8 @@ class Settings:
     audit_retention_days: int = 183
     #: REQ-15: the longest period of use a grant may have, days.
     max_grant_days: int = 365
+    #: REQ-5: the longest an API token of the gateway may live before it expires, days.
+    max_token_days: int = 90
     #: Ingestion: what to do with rows that fail validation when an entry does not say.
     default_bad_row_policy: BadRowPolicy = "quarantine"
     #: Ingestion: rows per batch; peak memory follows this, not the file size.

@@ -1,0 +1,1 @@
+"""The sharing gateway: identities, policies, de-identification and the sandboxed query engine."""

@@ -1,0 +1,71 @@
+"""The roles of the regulation (REQ-4) and the scopes an API token may carry.
+
+Roles say who a person is for the platform; scopes say what one token may be used for. They are
+separate because a person hands a script a token for one job (say, an export) without handing it
+everything the person may do.
+
+Example:
+    >>> Role.parse("审计员") is Role.AUDITOR
+    True
+    >>> Role.CONSUMER.label
+    '公共数据使用单位'
+    >>> Scope.parse("catalog:read").value
+    'catalog:read'
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pubdata.errors import InputError
+
+
+class _Labelled(StrEnum):
+    """A stored value with its Chinese label; `parse` accepts the value or the label."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str) -> _Labelled:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        wanted = text.strip()
+        for member in cls:
+            if wanted in (member.value, member.label):
+                return member
+        choices = ", ".join(f"{m.value} ({m.label})" for m in cls)
+        raise InputError(f"{text!r} is not one of {choices}")
+
+
+class Role(_Labelled):
+    """REQ-4: who a person is on the platform. A person may hold several roles."""
+
+    COMPETENT_DEPARTMENT = "competent_department", "公共数据主管部门"
+    PROVIDER = "provider", "公共数据提供单位"
+    CONSUMER = "consumer", "公共数据使用单位"
+    OPEN_DATA_USER = "open_data_user", "开放数据利用主体"
+    SECURITY_OFFICER = "security_officer", "数据安全负责人"
+    AUDITOR = "auditor", "审计员"
+    PLATFORM_ADMIN = "platform_admin", "平台管理员"
+
+
+class Scope(_Labelled):
+    """What an API token may be used for; the gateway checks the scope before the roles."""
+
+    QUERY = "query", "查询"
+    EXPORT = "export", "导出"
+    CATALOG_READ = "catalog:read", "读取目录"
+    AUDIT_READ = "audit:read", "读取审计日志"
+    ADMIN = "admin", "平台管理"
+
+
+#: Scopes that only a holder of one of the given roles may put on a token.
+SCOPE_NEEDS_ROLE: dict[Scope, frozenset[Role]] = {
+    Scope.ADMIN: frozenset({Role.PLATFORM_ADMIN}),
+    Scope.AUDIT_READ: frozenset({Role.AUDITOR, Role.SECURITY_OFFICER}),
+}
