@@ -1,0 +1,100 @@
+"""The policy a query runs under, as the rewrite, the engine and the de-identification library share it.
+
+A grant compiles to one `TablePolicy` per catalogue entry: which columns a consumer sees and as what
+expression over the raw data, and which rows. The rewrite replaces every reference to the entry by a
+subquery built from it; the engine registers the raw relation under `internal_name`, a name in the
+reserved ``__`` namespace that users can never write, so nothing but the policy subquery reaches it.
+
+Example:
+    >>> from sqlglot import exp
+    >>> persons = TablePolicy.build(
+    ...     "Persons",
+    ...     {"name": exp.column("name"), "division_code": exp.column("division_code")},
+    ...     row_filter=exp.column("division_code").like(exp.Literal.string("3301%")),
+    ... )
+    >>> persons.internal_name
+    '__base_persons'
+    >>> policy = QueryPolicy.of(persons, row_limit=100)
+    >>> policy.lookup("PERSONS") is persons
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from pubdata.errors import PubdataError
+
+#: Identifiers starting with this prefix belong to the platform (base relations, pseudonym keys).
+RESERVED_PREFIX = "__"
+
+
+class PolicyViolation(PubdataError):
+    """The query asks for something the policy or the gateway does not allow.
+
+    The message names what the user wrote (a function, table or statement kind) and never the
+    policy's internals (masks, filters, keys, internal relation names).
+    """
+
+
+@dataclass(frozen=True)
+class TablePolicy:
+    """What one consumer may see of one catalogue entry."""
+
+    #: The name users write in SQL (the catalogue entry code); matched case-insensitively.
+    entry_code: str
+    #: The relation the engine registers over the granted version's files (``__base_<entry_code>``).
+    internal_name: str
+    #: Visible column name → expression over the raw columns of `internal_name`; nothing else is visible.
+    columns: Mapping[str, exp.Expression]
+    #: Predicate over the raw columns that every visible row satisfies; ``None`` shows all rows.
+    row_filter: exp.Expression | None = None
+    #: Policy version, reported in response headers and the audit trail.
+    version: int = 1
+
+    @classmethod
+    def build(
+        cls,
+        entry_code: str,
+        columns: Mapping[str, exp.Expression],
+        *,
+        row_filter: exp.Expression | None = None,
+        version: int = 1,
+    ) -> TablePolicy:
+        """A policy whose internal name follows the platform convention."""
+        return cls(
+            entry_code=entry_code,
+            internal_name=f"{RESERVED_PREFIX}base_{entry_code.lower()}",
+            columns=dict(columns),
+            row_filter=row_filter,
+            version=version,
+        )
+
+
+@dataclass(frozen=True)
+class QueryPolicy:
+    """Everything one request may touch: the granted tables and the row limit."""
+
+    #: Table policies keyed by lower-case entry code.
+    tables: Mapping[str, TablePolicy] = field(default_factory=dict)
+    #: Most rows a query may return; ``None`` leaves the query's own LIMIT (if any) alone.
+    row_limit: int | None = 10_000
+
+    @classmethod
+    def of(cls, *tables: TablePolicy, row_limit: int | None = 10_000) -> QueryPolicy:
+        return cls({t.entry_code.lower(): t for t in tables}, row_limit)
+
+    def lookup(self, entry_code: str) -> TablePolicy | None:
+        return self.tables.get(entry_code.lower())
+
+
+@dataclass(frozen=True)
+class RewriteContext:
+    """What each rewrite rule receives besides the expression: the policy and the user's dialect."""
+
+    policy: QueryPolicy
+    #: The SQL dialect the user's query is written in (and the engine's, for function checks).
+    dialect: str = "duckdb"

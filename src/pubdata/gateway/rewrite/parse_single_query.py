@@ -1,0 +1,43 @@
+"""Parse the user's SQL into exactly one query expression, or refuse it.
+
+Several statements in one request would let a harmless-looking query carry a second one past a
+check that only looked at the first, so anything but a single statement is refused. Comments are
+dropped so that nothing the user wrote travels into the generated SQL outside the parsed tree.
+
+Example:
+    >>> parse_single_query("SELECT name FROM persons -- hello").sql()
+    'SELECT name FROM persons'
+    >>> parse_single_query("SELECT 1; SELECT 2")
+    Traceback (most recent call last):
+    ...
+    pubdata.gateway.policy_types.PolicyViolation: exactly one statement is allowed, found 2
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
+
+from pubdata.gateway.policy_types import PolicyViolation
+
+
+def parse_single_query(sql: str, dialect: str = "duckdb") -> exp.Expression:
+    try:
+        statements = [
+            s for s in sqlglot.parse(sql, read=dialect, error_level=ErrorLevel.RAISE) if s is not None
+        ]
+    except (ParseError, TokenError) as error:
+        raise PolicyViolation(f"the query could not be parsed: {_first_line(error)}") from None
+    if len(statements) != 1:
+        raise PolicyViolation(f"exactly one statement is allowed, found {len(statements)}")
+    statement = statements[0]
+    if not isinstance(statement, exp.Expression):
+        raise PolicyViolation("only queries are allowed")
+    for node in statement.walk():
+        node.comments = None
+    return statement
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
