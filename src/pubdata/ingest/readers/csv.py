@@ -5,8 +5,9 @@ Row numbers count records the way a spreadsheet counts rows: the header is `info
 breaks in it is one record, so on such files a row number can be smaller than the text editor's
 line number. Blank lines count as (empty, skipped) records.
 
-The file is decoded by `Utf8Stream` in blocks, so memory follows the block and batch size, not the
-file size.
+The file is decoded by `Utf8Stream` in blocks (UTF-8 passes through), so memory follows the block
+and batch size, not the file size. The parser runs on pyarrow's threads; when it fails, the file is
+parsed again on one thread, where the failing row is known.
 """
 
 from __future__ import annotations
@@ -92,41 +93,15 @@ class CsvSource:
 
     def _parsed(self, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
         info = self.info
-        invalid: list[Any] = []
-
-        def refuse(row: Any) -> str:
-            invalid.append(row)
-            return "error"
-
-        block = min(_MAX_BLOCK, max(_MIN_BLOCK, batch_rows * self._avg_line_bytes * 2))
         records = 0
         with Utf8Stream(self.path, info.encoding or "utf-8") as stream:
             try:
-                reader = pacsv.open_csv(
-                    stream,
-                    read_options=pacsv.ReadOptions(
-                        use_threads=False,
-                        block_size=block,
-                        skip_rows=self._skip_lines,
-                        column_names=info.columns,
-                    ),
-                    parse_options=pacsv.ParseOptions(
-                        delimiter=info.delimiter,
-                        newlines_in_values=True,
-                        ignore_empty_lines=False,
-                        invalid_row_handler=refuse,
-                    ),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=dict.fromkeys(info.columns, pa.string()),
-                        strings_can_be_null=True,
-                        null_values=[""],
-                    ),
-                )
-                for batch in reader:
+                for batch in self._reader(stream, batch_rows, threads=True, invalid=[]):
                     yield info.header_row + 1 + records, batch
                     records += batch.num_rows
             except pa.ArrowInvalid as exc:
-                raise self._parse_error(exc, invalid, info.header_row + 1 + records) from None
+                utf8 = stream.invalid_utf8() if stream.passthrough and "UTF8" in str(exc) else None
+                raise (utf8 or self._strict_error(batch_rows)) from None
             if stream.quotes % 2:
                 row = self._unterminated_quote_row()
                 if row is not None:
@@ -137,6 +112,50 @@ class CsvSource:
                         row=row,
                         column=info.columns[-1],
                     )
+
+    def _reader(
+        self, stream: Utf8Stream, batch_rows: int, *, threads: bool, invalid: list[Any]
+    ) -> pacsv.CSVStreamingReader:
+        """pyarrow's streaming parser over `stream`, every column a string, bad rows into `invalid`."""
+        info = self.info
+
+        def refuse(row: Any) -> str:
+            invalid.append(row)
+            return "error"
+
+        block = min(_MAX_BLOCK, max(_MIN_BLOCK, batch_rows * self._avg_line_bytes * 2))
+        return pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                use_threads=threads,
+                block_size=block,
+                skip_rows=self._skip_lines,
+                column_names=info.columns,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=info.delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=refuse,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(info.columns, pa.string()),
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+
+    def _strict_error(self, batch_rows: int) -> InputError:
+        """Parse again on one thread, where a bad row's number is known (error path only)."""
+        invalid: list[Any] = []
+        records = 0
+        with Utf8Stream(self.path, self.info.encoding or "utf-8") as stream:
+            try:
+                for batch in self._reader(stream, batch_rows, threads=False, invalid=invalid):
+                    records += batch.num_rows
+            except pa.ArrowInvalid as exc:
+                return self._parse_error(exc, invalid, self.info.header_row + 1 + records)
+        return InputError("cannot parse the file", file=self.path.name)  # pragma: no cover
 
     def _parse_error(self, exc: pa.ArrowInvalid, invalid: list[Any], near_row: int) -> InputError:
         file, columns = self.path.name, self.info.columns

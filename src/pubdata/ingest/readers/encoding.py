@@ -73,8 +73,10 @@ def decode_sample(sample: bytes, encoding: str, *, file: str) -> str:
 class Utf8Stream:
     """A binary file object that hands the CSV parser UTF-8, whatever the file is in.
 
-    It also counts double quotes: an odd count at the end means the file stops inside a quoted
-    field (a truncated last line), which the parser itself accepts silently.
+    UTF-8 files pass through undecoded: the parser checks UTF-8 itself, natively and on its own
+    threads, and `invalid_utf8` turns its (rare) failure into an error with a location. Other
+    encodings are decoded here. The stream also counts double quotes: an odd count at the end means
+    the file stops inside a quoted field (a truncated last line), which the parser accepts silently.
     """
 
     closed = False
@@ -82,9 +84,11 @@ class Utf8Stream:
     def __init__(self, path: Path, encoding: str) -> None:
         self._file: BinaryIO = path.open("rb")
         self._decoder = codecs.getincrementaldecoder(encoding)()
+        self._path = path
         self._name = path.name
         self._encoding = encoding
-        self._passthrough = encoding == "utf-8"
+        self.passthrough = codecs.lookup(encoding).name in {"utf-8", "utf-8-sig"}
+        self._bom = codecs.lookup(encoding).name == "utf-8-sig"
         self.bytes_read = 0
         self.lines = 0
         self.quotes = 0
@@ -102,20 +106,42 @@ class Utf8Stream:
     def _next(self, size: int) -> bytes:
         raw = self._file.read(size)
         final = not raw
-        try:
-            text = self._decoder.decode(raw, final=final)
-        except UnicodeDecodeError as exc:
-            line = self.lines + 1 + raw[: exc.start].decode(self._encoding, "replace").count("\n")
-            raise InputError(
-                f"not valid {self._encoding} at byte {self.bytes_read + exc.start} (line {line})",
-                file=self._name,
-            ) from exc
+        if self.passthrough:
+            data = raw
+            if self._bom and self.bytes_read == 0 and data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8) :]
+        else:
+            try:
+                text = self._decoder.decode(raw, final=final)
+            except UnicodeDecodeError as exc:
+                line = self.lines + 1 + raw[: exc.start].decode(self._encoding, "replace").count("\n")
+                raise self._not_valid(self.bytes_read + exc.start, line) from exc
+            data = text.encode("utf-8")
+            self.lines += data.count(b"\n")
         self.bytes_read += len(raw)
         self._done = final
-        data = raw if self._passthrough else text.encode("utf-8")
-        self.lines += data.count(b"\n")
         self.quotes += data.count(b'"')
         return data
+
+    def invalid_utf8(self) -> InputError | None:
+        """Where a passed-through file stops being UTF-8 (error path: the file is read again)."""
+        decoder = codecs.getincrementaldecoder(self._encoding)()
+        offset = lines = 0
+        with self._path.open("rb") as handle:
+            while True:
+                raw = handle.read(1 << 20)
+                try:
+                    decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as exc:
+                    line = lines + 1 + raw[: exc.start].count(b"\n")
+                    return self._not_valid(offset + exc.start, line)
+                if not raw:
+                    return None
+                offset += len(raw)
+                lines += raw.count(b"\n")
+
+    def _not_valid(self, offset: int, line: int) -> InputError:
+        return InputError(f"not valid {self._encoding} at byte {offset} (line {line})", file=self._name)
 
     def close(self) -> None:
         self._file.close()

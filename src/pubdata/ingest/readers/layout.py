@@ -187,11 +187,14 @@ def _trailer_start(tail: list[tuple[int, list[Cell]]]) -> int | None:
 
 
 def _filled_mask(batch: pa.RecordBatch) -> pa.BooleanArray:
+    """Rows with at least one filled cell; usually the first column alone proves it for all rows."""
     mask: pa.BooleanArray | None = None
     for column in batch.columns:
-        empty = pc.or_(pc.equal(pc.utf8_length(column), 0), pc.utf8_is_space(column))
+        empty = pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
         filled = pc.fill_null(pc.invert(empty), False)
         mask = filled if mask is None else pc.or_(mask, filled)
+        if mask.true_count == batch.num_rows:
+            break
     return mask if mask is not None else pa.array([False] * batch.num_rows)
 
 
