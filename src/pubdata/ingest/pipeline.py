@@ -1,9 +1,9 @@
 """File → readers → mapping → normalise/validate → store, one streamed pass.
 
-A batch is checked by one SQL statement over the registered Arrow batch (`BatchCheck`): a
-typed column per field and, per field, a problem reason or NULL. What happens to bad rows is the
-policy's business: `reject` stops the stream (the store then writes no version), `quarantine`
-writes them to a Parquet file beside the data, `flag` keeps them with their reasons in `ROW_FLAGS`.
+The whole source goes through one SQL statement (`SourceCheck`), planned once: a typed column per
+field and, per field, a problem reason or NULL. What happens to bad rows is the policy's business
+(`BadRowSorter`): `reject` stops the stream (the store then writes no version), `quarantine` writes
+them to a Parquet file beside the data, `flag` keeps them with their reasons in `ROW_FLAGS`.
 Every row read is counted as written or rejected, never dropped silently.
 """
 
@@ -16,37 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pubdata import audit
-from pubdata.catalog.classes import BadRowPolicy, EntryState, FieldType, WriteMode
+from pubdata.catalog.classes import BadRowPolicy, EntryState, WriteMode
 from pubdata.catalog.service import get_entry
 from pubdata.db.models import CatalogEntry, DatasetVersion
-from pubdata.errors import InputError, PubdataError, RuleViolation
-from pubdata.ingest.mapping import ColumnMapping, map_columns
-from pubdata.ingest.normalise import clean_sql, sql_string, typed_sql
+from pubdata.errors import PubdataError, RuleViolation
+from pubdata.ingest.check import SourceCheck, SourceStream
+from pubdata.ingest.mapping import map_columns
 from pubdata.ingest.quality import ColumnQuality, QualityReport
 from pubdata.ingest.readers import open_source
-from pubdata.ingest.validators import get_validator, prepare
-from pubdata.store.delta import ROW_FLAGS, DatasetStore, VersionSummary, arrow_schema
+from pubdata.ingest.sorting import BadRowSorter, Quarantine
+from pubdata.store.delta import DatasetStore, VersionSummary, arrow_schema
 from pubdata.workspace import Workspace
-
-#: Timestamps in agency files carry no zone; they are Beijing time (no DST since 1991).
-SOURCE_UTC_OFFSET_HOURS = 8
-#: How many problems a rejected file's error message lists.
-REJECT_EXAMPLES = 5
-
-_TYPE_REASONS: dict[FieldType, str] = {
-    FieldType.INTEGER: "not an integer",
-    FieldType.DECIMAL: "not a decimal",
-    FieldType.DATE: "not a date",
-    FieldType.TIMESTAMP: "not a timestamp",
-    FieldType.BOOLEAN: "not a boolean",
-}
-MISSING = "missing required value"
 
 
 @dataclass
@@ -55,162 +38,12 @@ class IngestResult:
     quality: dict[str, Any]
 
 
-def _sql_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_decimal(arrow_type):
-        return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP"
-    names = {
-        pa.int64(): "BIGINT",
-        pa.int32(): "INTEGER",
-        pa.float64(): "DOUBLE",
-        pa.date32(): "DATE",
-        pa.bool_(): "BOOLEAN",
-    }
-    return names.get(arrow_type, "VARCHAR")
-
-
-class BatchCheck:
-    """The one SELECT that cleans, types and validates a batch; built once per ingest.
-
-    Four stacked projections, innermost first: cleaned and normalised strings ``n<k>``, typed values
-    ``t<k>``, problem reasons ``p<k>``, then the output with the row's flags. Source columns are
-    renamed ``s<i>`` and field names travel as parameters, so no header text is ever part of the SQL.
-    """
-
-    def __init__(self, mapping: ColumnMapping, schema: pa.Schema, today: dt.date | None = None) -> None:
-        self.mapping = mapping
-        self.today = today
-        self._con: duckdb.DuckDBPyConnection | None = None
-        cleaned, typed, problems = [], [], []
-        for k, item in enumerate(mapping.fields):
-            f = item.field
-            arrow_type = schema.field(f.name).type
-            sql_type = _sql_type(arrow_type)
-            data_type = FieldType(f.data_type)
-            missing = sql_string(MISSING) if f.required else "NULL"
-            if item.source_index is None:
-                cleaned.append(f"NULL::VARCHAR AS n{k}")
-                typed.append(f"NULL::{sql_type} AS t{k}")
-                problems.append(f"{missing}::VARCHAR AS p{k}")
-                continue
-            normalised = clean_sql(f"s{item.source_index}")
-            validator = get_validator(f.validator) if f.validator else None
-            if validator is not None:
-                normalised = validator.normalise_sql(f"({normalised})")
-            cleaned.append(f"{normalised} AS n{k}")
-            value = typed_sql(f"n{k}", data_type, sql_type)
-            derived = "NULL"
-            if validator is not None and validator.derive_sql is not None:
-                typed.append(f"{validator.derive_sql(f'n{k}')} AS d{k}")
-                derived = f"d{k}"
-            whens = [f"WHEN n{k} IS NULL THEN {missing}"]
-            if data_type is FieldType.TIMESTAMP:
-                value = f"({value}) - INTERVAL {SOURCE_UTC_OFFSET_HOURS} HOUR"
-            if data_type is FieldType.DECIMAL and pa.types.is_decimal(arrow_type):
-                # DuckDB would round extra digits away; a value is refused rather than changed.
-                too_fine = sql_string(f"\\.[0-9]{{{arrow_type.scale}}}[0-9]*[1-9]")
-                value = f"CASE WHEN regexp_matches(n{k}, {too_fine}) THEN NULL ELSE {value} END"
-                whens.append(
-                    f"WHEN t{k} IS NULL AND regexp_matches(n{k}, {too_fine}) "
-                    f"THEN {sql_string(f'more than {arrow_type.scale} decimals')}"
-                )
-            if data_type in _TYPE_REASONS:
-                whens.append(f"WHEN t{k} IS NULL THEN {sql_string(_TYPE_REASONS[data_type])}")
-            if validator is not None:
-                label = sql_string(f"invalid {validator.label} (")
-                whens.append(f"ELSE {label} || ({validator.problem_sql(f'n{k}', derived)}) || ')'")
-            typed.append(f"{value} AS t{k}")
-            problems.append(f"CASE {' '.join(whens)} END AS p{k}")
-        count = len(mapping.fields)
-        ns, ts, ps = (", ".join(f"{c}{k}" for k in range(count)) for c in "ntp")
-        flags = ", ".join(f"$l{k} || p{k}" for k in range(count))
-        self.labels = {f"l{k}": f"{m.field.name}: " for k, m in enumerate(mapping.fields)}
-        self.sql = (
-            f"SELECT {ts}, {ps}, NULLIF(concat_ws('; ', {flags}), '') AS flags FROM ("
-            f"SELECT {ts}, {', '.join(problems)} FROM ("
-            f"SELECT {ns}, {', '.join(typed)} FROM ("
-            f"SELECT {', '.join(cleaned)} FROM pubdata_batch)))"
-        )
-
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        # Opened on first use: the store may pull batches on a thread of its own.
-        if self._con is None:
-            self._con = duckdb.connect()
-            prepare(self._con, self.today)
-        return self._con
-
-    def run(self, raw: pa.RecordBatch) -> tuple[pa.Table, list[pa.ChunkedArray]]:
-        """The typed rows (field names plus `ROW_FLAGS`) and each field's problem column."""
-        con = self.connection()
-        names = [f"s{i}" for i in range(raw.num_columns)]
-        table = pa.Table.from_batches([raw.rename_columns(names)])
-        con.register("pubdata_batch", table)
-        try:
-            result = con.sql(self.sql, params=self.labels).to_arrow_table()
-        finally:
-            con.unregister("pubdata_batch")
-        problems = [result.column(f"p{k}") for k in range(len(self.mapping.fields))]
-        rows = result.select([f"t{k}" for k in range(len(self.mapping.fields))] + ["flags"])
-        rows = rows.rename_columns([m.field.name for m in self.mapping.fields] + [ROW_FLAGS])
-        return rows, problems
-
-    def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-
-
-class Quarantine:
-    """Bad rows of one ingest, as the file had them, in one Parquet file written atomically."""
-
-    def __init__(self, directory: Path, name: str) -> None:
-        self.path = directory / f"{name}.parquet"
-        self._tmp = directory / f".{name}.parquet.tmp"
-        self._writer: pq.ParquetWriter | None = None
-
-    def write(self, raw: pa.RecordBatch, rows: pa.Array, flags: pa.Array) -> None:
-        table = pa.Table.from_batches([raw]).cast(
-            pa.schema([pa.field(n, pa.string()) for n in raw.schema.names])
-        )
-        table = table.add_column(0, "__file_row", rows).add_column(1, ROW_FLAGS, flags)
-        if self._writer is None:
-            self._tmp.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self._tmp, table.schema)
-        self._writer.write_table(table)
-
-    def commit(self) -> Path | None:
-        if self._writer is None:
-            return None
-        self._writer.close()
-        self._tmp.replace(self.path)
-        return self.path
-
-    def discard(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._tmp.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _rejection(report: QualityReport, file: str, first: tuple[int, str] | None) -> InputError:
-    shown = [f"row {e.row}, column {e.column}: {e.reason} [{e.value}]" for e in report.examples()]
-    shown.sort(key=lambda text: int(text.split(",")[0].removeprefix("row ")))
-    row, column = first if first else (None, None)
-    return InputError(
-        "bad rows and the policy is reject, so nothing was written: " + "; ".join(shown[:REJECT_EXAMPLES]),
-        file=file,
-        row=row,
-        column=column,
-    )
 
 
 def _audit(workspace: Workspace, operator: str, code: str, outcome: str, **detail: Any) -> None:
@@ -275,52 +108,21 @@ def ingest_file(
     ]
     report.columns = {m.field.name: ColumnQuality(m.field.name, m.source_column) for m in mapping.fields}
     report.notes += [f"field {name!r} has no column in the file; left empty" for name in mapping.missing]
-    check = BatchCheck(mapping, arrow_schema(entry), today)
+    check = SourceCheck(mapping, arrow_schema(entry), len(source.info.columns), today)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     quarantine = Quarantine(workspace.quarantine_dir / entry.code, f"{stamp}-{sha256[:12]}")
-    limit = settings.quality_examples_per_column
+    sorter = BadRowSorter(
+        mapping, source.info.columns, policy, report, quarantine, settings.quality_examples_per_column
+    )
 
     def stream() -> Iterator[pa.RecordBatch]:
-        done = 0
-        for first_row, raw in source.batches(batch_rows):
-            rows, problems = check.run(raw)
-            report.rows_read += raw.num_rows
-            for item, problem in zip(mapping.fields, problems, strict=True):
-                column = report.columns[item.field.name]
-                raw_values = raw.column(item.source_index) if item.source_index is not None else None
-                column.observe(problem, raw_values, first_row, path.name, limit)
-                column.nulls += rows.column(item.field.name).null_count
-            flags = rows.column(ROW_FLAGS)
-            bad = pc.is_valid(flags)
-            bad_count = flags.length() - flags.null_count
-            if bad_count and policy is BadRowPolicy.REJECT:
-                first_bad = pc.index(bad, True).as_py()
-                failing = next(
-                    m for m, p in zip(mapping.fields, problems, strict=True) if p[first_bad].is_valid
-                )
-                raise _rejection(report, path.name, (first_row + first_bad, failing.source_column or ""))
-            if bad_count and policy is BadRowPolicy.QUARANTINE:
-                numbers = pc.add(pa.array(range(raw.num_rows), pa.int64()), first_row)
-                quarantine.write(
-                    raw.filter(bad.combine_chunks()),
-                    numbers.filter(bad.combine_chunks()),
-                    flags.filter(bad).combine_chunks(),
-                )
-                rows = rows.filter(pc.invert(bad))
-                report.rows_rejected += bad_count
-            else:
-                report.rows_flagged += bad_count
-            report.rows_written += rows.num_rows
-            done += raw.nbytes
+        incoming = SourceStream(source.batches(batch_rows), len(source.info.columns))
+        for checked in check.run(incoming, batch_rows):
+            rows = sorter.sort(checked)
             if on_progress is not None:
-                on_progress(min(done, total_bytes), total_bytes)
-            yield from rows.to_batches()
-        for column in report.columns.values():
-            # Cells that did not parse are NULL in the typed column but were not empty in the file.
-            column.nulls -= sum(
-                n for reason, n in column.problems.items() if not reason.startswith("invalid")
-            )
-            column.nulls = max(column.nulls, 0)
+                on_progress(min(incoming.bytes_read, total_bytes), total_bytes)
+            yield rows
+        sorter.finish()
         report.describe_source(source.info)
         stored = quarantine.commit()
         if stored is not None:
@@ -356,8 +158,6 @@ def ingest_file(
                 rows_read=report.rows_read,
             )
         raise
-    finally:
-        check.close()
     if on_progress is not None:
         on_progress(total_bytes, total_bytes)
     _audit(

@@ -55,11 +55,14 @@ class ColumnQuality:
         self,
         problems: pa.Array | pa.ChunkedArray,
         raw: pa.Array | pa.ChunkedArray | None,
-        first_row: int,
+        rows: pa.Array | pa.ChunkedArray,
         file: str,
         limit: int,
     ) -> None:
-        """Count the batch's problems of this column and keep the first few as masked examples."""
+        """Count the batch's problems of this column and keep the first few as masked examples.
+
+        `rows` holds each record's file row number, `raw` the value as the file had it.
+        """
         if problems.null_count == len(problems):
             return
         for item in pc.value_counts(problems.drop_null()).to_pylist():
@@ -71,11 +74,10 @@ class ColumnQuality:
         indices = pc.indices_nonzero(pc.is_valid(problems))[:room]
         reasons = pc.take(problems, indices).to_pylist()
         values = pc.take(raw, indices).to_pylist() if raw is not None else [None] * len(reasons)
-        for index, reason, value in zip(indices.to_pylist(), reasons, values, strict=True):
+        numbers = pc.take(rows, indices).to_pylist()
+        for row, reason, value in zip(numbers, reasons, values, strict=True):
             shown = mask_value(str(value)) if value is not None else ""
-            self.examples.append(
-                Example(file, first_row + index, self.source_column or self.field, str(reason), shown)
-            )
+            self.examples.append(Example(file, row, self.source_column or self.field, str(reason), shown))
 
 
 @dataclass

@@ -1,0 +1,191 @@
+"""The one SELECT that cleans, types and validates a whole source, planned once and streamed.
+
+The reader's batches, with their file row numbers as a column, are registered once as an Arrow
+stream; DuckDB pulls them on its own threads and hands back checked batches of the same rows in the
+same order. Planning once matters: re-planning the statement per batch cost as much as running it.
+
+Five stacked projections, innermost first: cleaned and normalised strings ``n<k>``, typed values
+``t<k>``, problem reasons ``p<k>``, the row's flags, then the output, which keeps a source value
+``r<i>`` only for flagged rows (the quality examples and the quarantine need those; clean rows
+carry none). Source columns are renamed ``s<i>`` and field names travel as parameters, so no header
+text is ever part of the SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pubdata.catalog.classes import FieldType
+from pubdata.ingest.mapping import ColumnMapping
+from pubdata.ingest.normalise import clean_sql, sql_string, typed_sql
+from pubdata.ingest.validators import get_validator, prepare
+
+#: Timestamps in agency files carry no zone; they are Beijing time (no DST since 1991).
+SOURCE_UTC_OFFSET_HOURS = 8
+#: Column carrying each record's file row number through the query.
+ROW_NUMBER = "__row"
+MISSING = "missing required value"
+
+_TYPE_REASONS: dict[FieldType, str] = {
+    FieldType.INTEGER: "not an integer",
+    FieldType.DECIMAL: "not a decimal",
+    FieldType.DATE: "not a date",
+    FieldType.TIMESTAMP: "not a timestamp",
+    FieldType.BOOLEAN: "not a boolean",
+}
+
+
+def _sql_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    names = {
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.float64(): "DOUBLE",
+        pa.date32(): "DATE",
+        pa.bool_(): "BOOLEAN",
+    }
+    return names.get(arrow_type, "VARCHAR")
+
+
+def _field_sql(
+    k: int,
+    source: str | None,
+    data_type: FieldType,
+    arrow_type: pa.DataType,
+    *,
+    required: bool,
+    validator_name: str | None,
+) -> tuple[str, list[str], str]:
+    """(cleaned expression, typed/derived expressions, problem expression) of field `k`."""
+    sql_type = _sql_type(arrow_type)
+    missing = sql_string(MISSING) if required else "NULL"
+    if source is None:
+        return "NULL::VARCHAR", [f"NULL::{sql_type} AS t{k}"], f"{missing}::VARCHAR"
+    normalised = clean_sql(source)
+    validator = get_validator(validator_name) if validator_name else None
+    if validator is not None:
+        normalised = validator.normalise_sql(f"({normalised})")
+    value = typed_sql(f"n{k}", data_type, sql_type)
+    typed: list[str] = []
+    derived = "NULL"
+    if validator is not None and validator.derive_sql is not None:
+        typed.append(f"{validator.derive_sql(f'n{k}')} AS d{k}")
+        derived = f"d{k}"
+    whens = [f"WHEN n{k} IS NULL THEN {missing}"]
+    if data_type is FieldType.TIMESTAMP:
+        value = f"({value}) - INTERVAL {SOURCE_UTC_OFFSET_HOURS} HOUR"
+    if data_type is FieldType.DECIMAL and pa.types.is_decimal(arrow_type):
+        # DuckDB would round extra digits away; a value is refused rather than changed.
+        too_fine = sql_string(f"\\.[0-9]{{{arrow_type.scale}}}[0-9]*[1-9]")
+        value = f"CASE WHEN regexp_matches(n{k}, {too_fine}) THEN NULL ELSE {value} END"
+        whens.append(
+            f"WHEN t{k} IS NULL AND regexp_matches(n{k}, {too_fine}) "
+            f"THEN {sql_string(f'more than {arrow_type.scale} decimals')}"
+        )
+    if data_type in _TYPE_REASONS:
+        whens.append(f"WHEN t{k} IS NULL THEN {sql_string(_TYPE_REASONS[data_type])}")
+    if validator is not None:
+        label = sql_string(f"invalid {validator.label} (")
+        whens.append(f"ELSE {label} || ({validator.problem_sql(f'n{k}', derived)}) || ')'")
+    typed.append(f"{value} AS t{k}")
+    return normalised, typed, f"CASE {' '.join(whens)} END"
+
+
+@dataclass
+class SourceStream:
+    """The reader's batches as the Arrow stream DuckDB pulls, keeping the reader's own exception.
+
+    DuckDB reports an exception raised inside the stream as its own error with the message
+    flattened; `error` keeps the original (an `InputError` naming the row) to be raised instead.
+    """
+
+    batches: Iterator[tuple[int, pa.RecordBatch]]
+    width: int
+    bytes_read: int = 0
+    error: BaseException | None = None
+
+    @property
+    def schema(self) -> pa.Schema:
+        columns = [pa.field(f"s{i}", pa.string()) for i in range(self.width)]
+        return pa.schema([*columns, pa.field(ROW_NUMBER, pa.int64())])
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self._numbered())
+
+    def _numbered(self) -> Iterator[pa.RecordBatch]:
+        schema, counting = self.schema, pa.array(range(0), pa.int64())
+        try:
+            for first_row, raw in self.batches:
+                if len(counting) < raw.num_rows:
+                    counting = pa.array(range(max(raw.num_rows, 2 * len(counting))), pa.int64())
+                rows = pc.add(counting.slice(0, raw.num_rows), first_row)
+                columns = [c if c.type == pa.string() else c.cast(pa.string()) for c in raw.columns]
+                self.bytes_read += raw.nbytes
+                yield pa.RecordBatch.from_arrays([*columns, rows], schema=schema)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+class SourceCheck:
+    """The statement for one mapping and entry schema; `run` streams a source through it."""
+
+    def __init__(
+        self, mapping: ColumnMapping, schema: pa.Schema, width: int, today: dt.date | None = None
+    ) -> None:
+        self.mapping = mapping
+        self.width = width
+        self.today = today
+        cleaned, typed, problems = [], [], []
+        for k, item in enumerate(mapping.fields):
+            f = item.field
+            source = None if item.source_index is None else f"s{item.source_index}"
+            n, t, p = _field_sql(
+                k,
+                source,
+                FieldType(f.data_type),
+                schema.field(f.name).type,
+                required=bool(f.required),
+                validator_name=f.validator,
+            )
+            cleaned.append(f"{n} AS n{k}")
+            typed += t
+            problems.append(f"{p} AS p{k}")
+        count = len(mapping.fields)
+        ns, ts, ps = (", ".join(f"{c}{k}" for k in range(count)) for c in "ntp")
+        ss = ", ".join(f"s{i}" for i in range(width))
+        carried = f"{ROW_NUMBER}, {ss}" if ss else ROW_NUMBER
+        flags = ", ".join(f"$l{k} || p{k}" for k in range(count))
+        raws = ", ".join(f"CASE WHEN flags IS NOT NULL THEN s{i} END AS r{i}" for i in range(width))
+        self.labels = {f"l{k}": f"{m.field.name}: " for k, m in enumerate(mapping.fields)}
+        self.sql = (
+            f"SELECT {ROW_NUMBER}, {ts}, {ps}, flags{', ' + raws if raws else ''} FROM ("
+            f"SELECT {carried}, {ts}, {ps}, NULLIF(concat_ws('; ', {flags}), '') AS flags FROM ("
+            f"SELECT {carried}, {ts}, {', '.join(problems)} FROM ("
+            f"SELECT {carried}, {ns}, {', '.join(typed)} FROM ("
+            f"SELECT {carried}, {', '.join(cleaned)} FROM pubdata_source))))"
+        )
+
+    def run(self, source: SourceStream, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Checked batches: row number, ``t<k>``, ``p<k>``, ``flags``, ``r<i>``, in file order."""
+        con = duckdb.connect()
+        try:
+            prepare(con, self.today)
+            con.register("pubdata_source", source.reader())
+            try:
+                yield from con.sql(self.sql, params=self.labels).to_arrow_reader(batch_rows)
+            except Exception:
+                if source.error is not None:
+                    raise source.error from None
+                raise
+        finally:
+            con.close()

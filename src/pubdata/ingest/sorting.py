@@ -1,0 +1,140 @@
+"""What the bad-row policy does with each checked batch, and the counts the quality report keeps.
+
+`reject` stops at the first bad row (the store then writes no version), `quarantine` writes bad rows
+as the file had them to a Parquet file beside the data, `flag` keeps them with their reasons in
+`ROW_FLAGS`. Every row read is counted as written or rejected, never dropped silently. All of it is
+done on whole Arrow arrays; only the few examples kept become Python values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pubdata.catalog.classes import BadRowPolicy
+from pubdata.errors import InputError
+from pubdata.ingest.check import ROW_NUMBER
+from pubdata.ingest.mapping import ColumnMapping
+from pubdata.ingest.quality import QualityReport
+from pubdata.store.schema import ROW_FLAGS
+
+#: How many problems a rejected file's error message lists.
+REJECT_EXAMPLES = 5
+
+
+class Quarantine:
+    """Bad rows of one ingest, as the file had them, in one Parquet file written atomically."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.path = directory / f"{name}.parquet"
+        self._tmp = directory / f".{name}.parquet.tmp"
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, raw: pa.RecordBatch, rows: pa.Array, flags: pa.Array) -> None:
+        table = pa.Table.from_batches([raw]).cast(
+            pa.schema([pa.field(n, pa.string()) for n in raw.schema.names])
+        )
+        table = table.add_column(0, "__file_row", rows).add_column(1, ROW_FLAGS, flags.cast(pa.string()))
+        if self._writer is None:
+            self._tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self._tmp, table.schema)
+        self._writer.write_table(table)
+
+    def commit(self) -> Path | None:
+        if self._writer is None:
+            return None
+        self._writer.close()
+        self._tmp.replace(self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+def rejection(report: QualityReport, file: str, first: tuple[int, str] | None) -> InputError:
+    shown = [f"row {e.row}, column {e.column}: {e.reason} [{e.value}]" for e in report.examples()]
+    shown.sort(key=lambda text: int(text.split(",")[0].removeprefix("row ")))
+    row, column = first if first else (None, None)
+    return InputError(
+        "bad rows and the policy is reject, so nothing was written: " + "; ".join(shown[:REJECT_EXAMPLES]),
+        file=file,
+        row=row,
+        column=column,
+    )
+
+
+class BadRowSorter:
+    """Applies one ingest's policy to checked batches (see `SourceCheck.run` for their columns)."""
+
+    def __init__(
+        self,
+        mapping: ColumnMapping,
+        source_columns: list[str],
+        policy: BadRowPolicy,
+        report: QualityReport,
+        quarantine: Quarantine,
+        examples_per_column: int,
+    ) -> None:
+        self.mapping = mapping
+        self.source_columns = source_columns
+        self.policy = policy
+        self.report = report
+        self.quarantine = quarantine
+        self.limit = examples_per_column
+        self._names = [m.field.name for m in mapping.fields] + [ROW_FLAGS]
+        self._typed = [f"t{k}" for k in range(len(mapping.fields))] + ["flags"]
+
+    def sort(self, checked: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch's rows to store, typed and named as fields; bad rows counted and handled."""
+        report = self.report
+        report.rows_read += checked.num_rows
+        rows = checked.select(self._typed).rename_columns(self._names)
+        flags = checked.column("flags")
+        bad_count = len(flags) - flags.null_count
+        if bad_count:
+            self._observe(checked)
+        for name in self._names[:-1]:
+            report.columns[name].nulls += rows.column(name).null_count
+        if bad_count and self.policy is BadRowPolicy.REJECT:
+            first_bad = pc.index(pc.is_valid(flags), True).as_py()
+            failing = next(
+                m for k, m in enumerate(self.mapping.fields) if checked.column(f"p{k}")[first_bad].is_valid
+            )
+            row = checked.column(ROW_NUMBER)[first_bad].as_py()
+            raise rejection(report, report.file, (row, failing.source_column or ""))
+        if bad_count and self.policy is BadRowPolicy.QUARANTINE:
+            bad = pc.is_valid(flags)
+            raw = checked.select([f"r{i}" for i in range(len(self.source_columns))])
+            self.quarantine.write(
+                raw.rename_columns(self.source_columns).filter(bad),
+                checked.column(ROW_NUMBER).filter(bad),
+                flags.filter(bad),
+            )
+            rows = rows.filter(pc.invert(bad))
+            report.rows_rejected += bad_count
+        else:
+            report.rows_flagged += bad_count
+        report.rows_written += rows.num_rows
+        return rows
+
+    def _observe(self, checked: pa.RecordBatch) -> None:
+        numbers = checked.column(ROW_NUMBER)
+        for k, item in enumerate(self.mapping.fields):
+            raw = checked.column(f"r{item.source_index}") if item.source_index is not None else None
+            self.report.columns[item.field.name].observe(
+                checked.column(f"p{k}"), raw, numbers, self.report.file, self.limit
+            )
+
+    def finish(self) -> None:
+        for column in self.report.columns.values():
+            # Cells that did not parse are NULL in the typed column but were not empty in the file.
+            column.nulls -= sum(
+                n for reason, n in column.problems.items() if not reason.startswith("invalid")
+            )
+            column.nulls = max(column.nulls, 0)
