@@ -9,6 +9,7 @@ ones). What the demo shows is therefore what the platform does.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from pubdata.demo.generate import DemoFile, write_files
 from pubdata.demo.world import DRAFT_ON_PURPOSE, ENTRIES, ORGANISATIONS
 from pubdata.divisions import divisions
 from pubdata.errors import PubdataError, RuleViolation
+from pubdata.gateway.identity import create_user, issue_token
+from pubdata.gateway.roles import Role, Scope
 from pubdata.ingest.pipeline import ingest_file
 from pubdata.workspace import Workspace
 
@@ -29,6 +32,18 @@ ACCOUNTS_FILE = "demo-accounts.json"
 FILES_DIR = "demo-files"
 #: Files `write_files` produces; only used to size the progress bar before they exist.
 _EXPECTED_FILES = 19
+_Q, _E, _C = Scope.QUERY, Scope.EXPORT, Scope.CATALOG_READ
+#: One account per REQ-4 role: login, display name, organisation (short name; None: a private
+#: person), roles and the scopes of its token. The consumer is a city agency, so its region shows.
+DEMO_USERS: tuple[tuple[str, str, str | None, tuple[Role, ...], tuple[Scope, ...]], ...] = (
+    ("zj_dsj", "周明远", "省大数据局", (Role.COMPETENT_DEPARTMENT,), (_C, _Q)),
+    ("zj_gat", "蒋卫东", "省公安厅", (Role.PROVIDER,), (_C, _Q, _E)),
+    ("jx_zgh", "杨德明", "嘉兴市总工会", (Role.CONSUMER,), (_C, _Q, _E)),
+    ("citizen", "李娜", None, (Role.OPEN_DATA_USER,), (_C, _Q)),
+    ("zj_security", "陈思齐", "省大数据局", (Role.SECURITY_OFFICER,), (_C, Scope.AUDIT_READ)),
+    ("zj_auditor", "审计员", "省大数据局", (Role.AUDITOR,), (_C, Scope.AUDIT_READ)),
+    ("zj_admin", "平台管理员", "省大数据局", (Role.PLATFORM_ADMIN,), (_C, Scope.ADMIN)),
+)
 
 
 @dataclass
@@ -104,7 +119,7 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
     step("生成各单位报送文件")
 
     ingested = [_ingest(workspace, demo_file, step) for demo_file in files]
-    _write_accounts(home / ACCOUNTS_FILE)
+    _write_accounts(home / ACCOUNTS_FILE, _create_users(workspace))
     return DemoSummary(
         home=home,
         entries=len(ENTRIES),
@@ -169,8 +184,45 @@ def accounts() -> list[dict[str, Any]]:
     return listed
 
 
-def _write_accounts(path: Path) -> None:
-    text = json.dumps({"organisations": accounts()}, ensure_ascii=False, indent=2)
+def _create_users(workspace: Workspace) -> list[dict[str, Any]]:
+    """A user and a token per role; the clear password and token go only to the accounts file."""
+    created = []
+    settings = workspace.settings.default
+    with workspace.sessions() as session, session.begin():
+        for login, name, org, roles, scopes in DEMO_USERS:
+            password = secrets.token_urlsafe(12)
+            create_user(
+                session,
+                login,
+                roles=roles,
+                organisation=org,
+                password=password,
+                actor=ACTOR,
+                display_name=name,
+            )
+            issued = issue_token(
+                session, login, scopes, settings.max_token_days, ACTOR, settings, name="demo"
+            )
+            created.append(
+                {
+                    "login": login,
+                    "display_name": name,
+                    "organisation": org,
+                    "roles": [r.value for r in roles],
+                    "role_labels": [r.label for r in roles],
+                    "password": password,
+                    "token": issued.token,
+                    "token_id": issued.row.public_id,
+                    "scopes": list(issued.row.scopes),
+                    "expires_at": issued.row.expires_at.isoformat(),
+                }
+            )
+    return created
+
+
+def _write_accounts(path: Path, users: list[dict[str, Any]]) -> None:
+    text = json.dumps({"organisations": accounts(), "users": users}, ensure_ascii=False, indent=2)
     tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)  # it holds clear passwords and tokens: readable by the owner only
     tmp.write_text(text + "\n", "utf-8")
     tmp.replace(path)

@@ -48,10 +48,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import ApiToken, Application, Organisation, User, UserRole, utcnow
+from pubdata.db.models import ApiToken, Application, User, UserRole, utcnow
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
-from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, Role, Scope
+from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, NotAuthorised, Principal, Role, Scope
 from pubdata.settings import Settings
+
+__all__ = ["NotAuthorised", "Principal"]  # re-exported: callers of this module need them too
 
 #: argon2id with the library's defaults (RFC 9106 low-memory profile). Hashes carry their own
 #: parameters, so raising these later upgrades each hash at its owner's next successful login.
@@ -68,35 +70,6 @@ class NotAuthenticated(PubdataError):
 
     def __init__(self) -> None:
         super().__init__("not authenticated: unknown, expired or revoked credentials")
-
-
-class NotAuthorised(PubdataError):
-    """The caller is known but holds neither the role nor the scope the action needs."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller; `token_id` is None for a password sign-in, which scopes do not limit."""
-
-    user: User
-    organisation: Organisation | None
-    roles: frozenset[Role]
-    scopes: frozenset[Scope]
-    token_id: str | None = None
-
-    def has_role(self, *roles: Role) -> bool:
-        """Whether the caller holds any one of `roles`."""
-        return not self.roles.isdisjoint(roles)
-
-    def allows(self, scope: Scope) -> bool:
-        return scope in self.scopes
-
-    def require(self, role: Role | None = None, scope: Scope | None = None) -> None:
-        """Refuse with `NotAuthorised` unless the caller has `role` and the token carries `scope`."""
-        if role is not None and not self.has_role(role):
-            raise NotAuthorised(f"{self.user.login} does not hold the role {role.value} ({role.label})")
-        if scope is not None and not self.allows(scope):
-            raise NotAuthorised(f"this token is not valid for {scope.value}")
 
 
 @dataclass(frozen=True)
@@ -309,6 +282,7 @@ def issue_token(
 
 
 def list_tokens(session: Session, login: str | None = None) -> list[ApiToken]:
+    """Every token (or one user's), oldest first; the rows hold digests, never secrets."""
     query = select(ApiToken).options(selectinload(ApiToken.user)).order_by(ApiToken.id)
     if login is not None:
         query = query.where(ApiToken.user_id == find_user(session, login).id)
@@ -385,13 +359,8 @@ def create_application(
     if session.scalar(select(Application.id).where(Application.code == code)) is not None:
         raise PubdataError(f"the application code {code!r} is taken")
     org = find_organisation(session, organisation)
-    app = Application(
-        code=code,
-        name=name,
-        organisation=org,
-        purpose=purpose.strip(),
-        system_owner=system_owner.strip(),
-    )
+    app = Application(code=code, name=name, organisation=org, purpose=purpose.strip())
+    app.system_owner = system_owner.strip()
     session.add(app)
     session.flush()
     audit.record(session, actor, "application.create", code, organisation=org.name, purpose=app.purpose)

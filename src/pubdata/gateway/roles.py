@@ -1,4 +1,4 @@
-"""The roles of the regulation (REQ-4) and the scopes an API token may carry.
+"""The roles of the regulation (REQ-4), the scopes an API token may carry, and the caller holding them.
 
 Roles say who a person is for the platform; scopes say what one token may be used for. They are
 separate because a person hands a script a token for one job (say, an export) without handing it
@@ -15,10 +15,14 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from pubdata.errors import InputError
+from pubdata.errors import InputError, PubdataError
+
+if TYPE_CHECKING:  # the models import this module for `Role`
+    from pubdata.db.models import Organisation, User
 
 
 class _Labelled(StrEnum):
@@ -69,3 +73,32 @@ SCOPE_NEEDS_ROLE: dict[Scope, frozenset[Role]] = {
     Scope.ADMIN: frozenset({Role.PLATFORM_ADMIN}),
     Scope.AUDIT_READ: frozenset({Role.AUDITOR, Role.SECURITY_OFFICER}),
 }
+
+
+class NotAuthorised(PubdataError):
+    """The caller is known but holds neither the role nor the scope the action needs."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller; `token_id` is None for a password sign-in, which scopes do not limit."""
+
+    user: User
+    organisation: Organisation | None
+    roles: frozenset[Role]
+    scopes: frozenset[Scope]
+    token_id: str | None = None
+
+    def has_role(self, *roles: Role) -> bool:
+        """Whether the caller holds any one of `roles`."""
+        return not self.roles.isdisjoint(roles)
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+    def require(self, role: Role | None = None, scope: Scope | None = None) -> None:
+        """Refuse with `NotAuthorised` unless the caller has `role` and the token carries `scope`."""
+        if role is not None and not self.has_role(role):
+            raise NotAuthorised(f"{self.user.login} does not hold the role {role.value} ({role.label})")
+        if scope is not None and not self.allows(scope):
+            raise NotAuthorised(f"this token is not valid for {scope.value}")
