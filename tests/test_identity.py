@@ -412,6 +412,32 @@ def test_every_identity_change_is_audited_and_no_secret_reaches_audit_or_logs(
         assert verify_chain(session)[0]
 
 
+@pytest.mark.req("REQ-40")
+def test_refusals_by_a_rule_are_audited_with_their_reason_despite_the_rollback(home: Workspace) -> None:
+    with home.sessions() as session, session.begin():
+        _consumer(session)
+    attempts: list[Callable[[Session], object]] = [
+        lambda s: _consumer(s, "li.si", roles=[Role.COMPETENT_DEPARTMENT]),
+        lambda s: issue_token(s, "wang.fang", [Scope.ADMIN], 5, "admin", SETTINGS),
+        lambda s: create_application(
+            s, "aid", name="x", organisation="嘉兴总工会", purpose="", system_owner="y", actor="admin"
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(RuleViolation), home.sessions() as session, session.begin():
+            attempt(session)
+    with home.sessions() as session:
+        refused = session.scalars(select(AuditEvent).where(AuditEvent.outcome == "refused")).all()
+        assert [(e.action, e.target, e.detail["req"]) for e in refused] == [
+            ("user.create", "li.si", "REQ-4"),
+            ("token.issue", "wang.fang", "REQ-4"),
+            ("application.create", "aid", "REQ-15"),
+        ]
+        assert "not a competent department" in refused[0].detail["reason"]
+        assert session.scalar(select(User.id).where(User.login == "li.si")) is None
+        assert verify_chain(session)[0]
+
+
 def _audit_rows(workspace: Workspace) -> list[tuple[str, str, str]]:
     with workspace.sessions() as session:
         return [(e.action, e.target, e.outcome) for e in session.scalars(select(AuditEvent))]

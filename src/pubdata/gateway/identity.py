@@ -39,7 +39,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -102,6 +102,11 @@ def _record_refusal(session: Session, actor: str, action: str, target: str, **de
         audit.record(own, actor, action, target, "refused", **detail)
 
 
+def _refuse(session: Session, actor: str, action: str, target: str, violation: RuleViolation) -> NoReturn:
+    _record_refusal(session, actor, action, target, reason=str(violation), req=violation.req)
+    raise violation
+
+
 def _aware(moment: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
@@ -141,9 +146,11 @@ def create_user(
         raise InputError("a user needs at least one role", column="role")
     org = find_organisation(session, organisation) if organisation else None
     if org is None and held != [Role.OPEN_DATA_USER]:
-        raise RuleViolation("only an open-data user may belong to no organisation", "REQ-4")
+        why = RuleViolation("only an open-data user may belong to no organisation", "REQ-4")
+        _refuse(session, actor, "user.create", login, why)
     if Role.COMPETENT_DEPARTMENT in held and (org is None or not org.is_competent_department):
-        raise RuleViolation(f"{organisation} is not a competent department (公共数据主管部门)", "REQ-4")
+        why = RuleViolation(f"{organisation} is not a competent department (公共数据主管部门)", "REQ-4")
+        _refuse(session, actor, "user.create", login, why)
     if session.scalar(select(User.id).where(User.login == login)) is not None:
         raise PubdataError(f"the login {login!r} is taken")
     if password is not None:
@@ -211,7 +218,10 @@ def login(
     now: dt.datetime | None = None,
     hasher: PasswordHasher = HASHER,
 ) -> Principal:
-    """Sign a person in by password. An unknown login costs as much time as a wrong password."""
+    """Sign a person in by password (the caller commits `last_login_at` and the audit event).
+
+    An unknown login costs as much time as a wrong password.
+    """
     name = login.strip().lower()[:64]
     user = session.scalar(
         select(User)
@@ -257,7 +267,8 @@ def issue_token(
         needed = SCOPE_NEEDS_ROLE.get(scope)
         if needed and user.roles.isdisjoint(needed):
             roles = ", ".join(sorted(r.value for r in needed))
-            raise RuleViolation(f"the scope {scope.value} needs the role {roles}", "REQ-4")
+            why = RuleViolation(f"the scope {scope.value} needs the role {roles}", "REQ-4")
+            _refuse(session, actor, "token.issue", user.login, why)
     if not 1 <= days <= settings.max_token_days:
         raise InputError(f"a token lives 1 to {settings.max_token_days} days (max_token_days), not {days}")
     public_id = secrets.token_hex(4)
@@ -304,7 +315,8 @@ def authenticate_token(session: Session, token: str, now: dt.datetime | None = N
     """The principal behind a bearer token, or `NotAuthenticated` (audited) for any failure.
 
     A success is not audited here: the call the token is used for writes its own event naming
-    `Principal.token_id`, and one event per call keeps the chain from doubling.
+    `Principal.token_id`, and one event per call keeps the chain from doubling. The caller commits
+    the `last_used_at` stamp (written at most once a minute per token).
     """
     now = now or utcnow()
     match = _TOKEN.fullmatch(token.strip())
@@ -355,7 +367,8 @@ def create_application(
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", code):
         raise InputError(f"{code!r} is not an application code (a-z, 0-9, _; starts with a letter)")
     if not purpose.strip() or not system_owner.strip():
-        raise RuleViolation("an application states its purpose and its system owner", "REQ-15")
+        why = RuleViolation("an application states its purpose and its system owner", "REQ-15")
+        _refuse(session, actor, "application.create", code, why)
     if session.scalar(select(Application.id).where(Application.code == code)) is not None:
         raise PubdataError(f"the application code {code!r} is taken")
     org = find_organisation(session, organisation)
