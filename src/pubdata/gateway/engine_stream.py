@@ -54,7 +54,7 @@ def _release(cursor: duckdb.DuckDBPyConnection, deadline: Deadline) -> None:
 
 
 class QueryStream:
-    """Record batches of one query; iterate once, or use `read_all` / `reader`.
+    """Record batches of one query: an iterator (read once), or `read_all` / `reader`.
 
     `truncated` becomes true when the query had more rows than `max_rows` (known once the stream
     has reached the cap); `rows` counts the rows handed out so far.
@@ -80,21 +80,21 @@ class QueryStream:
         self._finalizer = weakref.finalize(self, _release, cursor, deadline)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        try:
-            while not self._closed:
-                batch = self._next()
-                if batch is None:
-                    break
-                if self.max_rows is not None and self.rows + batch.num_rows > self.max_rows:
-                    batch = batch.slice(0, self.max_rows - self.rows)
-                    self.truncated = True
-                if batch.num_rows:
-                    self.rows += batch.num_rows
-                    yield batch
-                if self.truncated:
-                    break
-        finally:
-            self.close()
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        while not self._closed and not self.truncated:
+            batch = self._next()
+            if batch is None:
+                break
+            if self.max_rows is not None and self.rows + batch.num_rows > self.max_rows:
+                batch = batch.slice(0, self.max_rows - self.rows)
+                self.truncated = True
+            if batch.num_rows:
+                self.rows += batch.num_rows
+                return batch
+        self.close()
+        raise StopIteration
 
     def _next(self) -> pa.RecordBatch | None:
         message = None
@@ -102,7 +102,7 @@ class QueryStream:
             return self._reader.read_next_batch()
         except StopIteration:
             return None
-        except (duckdb.Error, pa.ArrowException) as exc:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:  # pyarrow wraps DuckDB errors
             message = str(exc)
         # Raised outside the handler so that DuckDB's message (which may quote a secret) is not
         # kept as the context of the error the caller logs.
