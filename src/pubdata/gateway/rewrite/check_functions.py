@@ -36,6 +36,9 @@ from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
 
 _COMPUTE: frozenset[type[exp.Func]] = frozenset(
     {
+        # operators sqlglot models as functions
+        exp.And, exp.Or, exp.Xor, exp.ArrayOverlaps, exp.ArrayContainsAll, exp.ArrayContainedBy,
+        exp.ArrayPosition, exp.RegexpILike,
         # arithmetic
         exp.Abs, exp.Round, exp.Ceil, exp.Floor, exp.Sqrt, exp.Pow, exp.Ln, exp.Log, exp.Exp,
         exp.Sign, exp.Greatest, exp.Least, exp.Trunc, exp.Pi, exp.Rand,
