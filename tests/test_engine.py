@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +16,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlglot import exp
 
 from pubdata.catalog.classes import FieldType, OrgType, WriteMode
 from pubdata.db.models import CatalogEntry, CatalogField, Organisation, Tenant
+from pubdata.gateway.deid import build_deid, pseudonym_variables
 from pubdata.gateway.engine import (
     QueryError,
     QueryStream,
     SandboxedEngine,
     open_locked_connection,
 )
+from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
+from pubdata.gateway.rewrite import rewrite
 from pubdata.store.delta import ROW_FLAGS, DatasetStore
 from pubdata.workspace import Workspace
 
@@ -244,3 +250,34 @@ def test_large_sorts_spill_to_the_temp_directory(tmp_path: Path) -> None:
         with pytest.raises(QueryError):
             rows(cramped.run(sql))
         assert rows(cramped.run("SELECT 1 AS one")) == [{"one": 1}]
+
+
+@pytest.mark.req("REQ-5")
+def test_an_enforced_query_runs_with_its_pseudonym_keys_as_variables(tmp_path: Path) -> None:
+    """The policy rewrite's output runs as is; keys reach it only as request variables."""
+    pq.write_table(
+        pa.table(
+            {
+                "id_number": ["33010219800101123X", "330502198001011234"],
+                "division_code": ["330102", "330502"],
+            }
+        ),
+        tmp_path / "people.parquet",
+    )
+    raw = exp.column("id_number", table="__base_people")
+    people = TablePolicy.build(
+        "people",
+        {
+            "id_number": build_deid("mask_id_number", raw),
+            "person_key": build_deid("pseudonym", raw, slot="g1"),
+        },
+        row_filter=exp.column("division_code", table="__base_people").like(exp.Literal.string("3301%")),
+    )
+    key = b"a grant key of 32 bytes, secret!"
+    enforced = rewrite("SELECT * FROM people", QueryPolicy.of(people)).sql
+    assert "secret" not in enforced
+    with SandboxedEngine([tmp_path], tmp_path / "tmp") as engine:
+        files = {people.internal_name: [str(tmp_path / "people.parquet")]}
+        got = rows(engine.run(enforced, files, pseudonym_variables("g1", key)))
+    token = hmac.new(key, b"33010219800101123X", hashlib.sha256).hexdigest()[:20]
+    assert got == [{"id_number": "330102********123X", "person_key": token}]
