@@ -126,9 +126,8 @@ def generalise_division(
     if level not in ("city", "county", "township"):
         raise InputError(f"level must be city, county or township, not {level!r}")
     value = as_text(column)
-    return exp.Pad(
-        this=substring(value, 1, PREFIX_LENGTH[level]),
-        expression=length(value),
-        fill_pattern=text("0"),
-        is_left=False,
-    )
+    keep = PREFIX_LENGTH[level]
+    # REPEAT rather than RPAD: DuckDB's RPAD takes no BIGINT count, and REPEAT of a negative count
+    # is empty on both engines, which leaves codes shorter than the prefix as they are.
+    zeros = exp.Repeat(this=text("0"), times=exp.Sub(this=length(value), expression=num(keep)))
+    return concat(substring(value, 1, keep), zeros)

@@ -23,7 +23,7 @@ from pubdata.divisions import divisions
 from pubdata.gateway.deid_sql import (
     ColumnLike,
     as_text,
-    concat,
+    concat_present,
     earliest,
     fully_masked,
     keep_ends,
@@ -86,11 +86,15 @@ def mask_name(column: ColumnLike) -> exp.Expression:
         ifs=[
             exp.If(
                 this=exp.and_(exp.GTE(this=size.copy(), expression=num(3)), compound),
-                true=concat(substring(value, 1, 2), stars(exp.Sub(this=size.copy(), expression=num(2)))),
+                true=concat_present(
+                    substring(value, 1, 2), stars(exp.Sub(this=size.copy(), expression=num(2)))
+                ),
             ),
             exp.If(
                 this=exp.GTE(this=size.copy(), expression=num(2)),
-                true=concat(substring(value, 1, 1), stars(exp.Sub(this=size.copy(), expression=num(1)))),
+                true=concat_present(
+                    substring(value, 1, 1), stars(exp.Sub(this=size.copy(), expression=num(1)))
+                ),
             ),
         ],
         default=fully_masked(value),

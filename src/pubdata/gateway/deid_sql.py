@@ -2,13 +2,13 @@
 
 The builders must give the same answer on DuckDB now and on Spark later, so they only use functions
 whose meaning sqlglot carries across both dialects with character (not byte) semantics: CASE,
-SUBSTRING, LENGTH, REPEAT, RPAD, STRPOS/LOCATE, REPLACE, LEAST, `||`. No regular expressions: a
+SUBSTRING, LENGTH, REPEAT, CONCAT, STRPOS/LOCATE, REPLACE, LEAST, `||`. No regular expressions: a
 backreference in a replacement transpiles silently wrong to Spark. A raw value must never reach an
 error message either, so conversions that can fail are TRY_CASTs.
 
 Example:
-    >>> keep_ends(as_text("mobile"), head=3, tail=4, lengths=(11, 11)).sql("duckdb")[:53]
-    'CASE WHEN LENGTH(CAST(mobile AS TEXT)) BETWEEN 11 AND'
+    >>> keep_ends(as_text("mobile"), head=3, tail=4, lengths=(11, 11)).sql("duckdb")[:56]
+    'CASE WHEN LENGTH(CAST(mobile AS TEXT)) = 11 THEN CONCAT('
 """
 
 from __future__ import annotations
@@ -59,6 +59,15 @@ def concat(*parts: exp.Expression) -> exp.Expression:
     return result
 
 
+def concat_present(*parts: exp.Expression) -> exp.Expression:
+    """CONCAT for parts known not to be NULL (inside a CASE branch that tested the value).
+
+    DuckDB's variadic CONCAT builds one string where a chain of `||` builds one per step, which
+    makes a mask about a third cheaper; it treats NULL as empty, hence only for present parts.
+    """
+    return exp.Concat(expressions=list(parts), safe=True, coalesce=True)
+
+
 def position(value: exp.Expression, needle: str) -> exp.Expression:
     """1-based character position of the first `needle`, NULL when absent (so LEAST skips it)."""
     return exp.Nullif(this=exp.StrPosition(this=value.copy(), substr=text(needle)), expression=num(0))
@@ -81,16 +90,15 @@ def keep_ends(value: exp.Expression, *, head: int, tail: int, lengths: tuple[int
     """Keep `head` leading and `tail` trailing characters of values whose length is within `lengths`
     (inclusive) and star the middle; star every character of any other value."""
     size = length(value)
-    kept = [substring(value, 1, head), stars(exp.Sub(this=size.copy(), expression=num(head + tail)))]
+    fixed = lengths[0] == lengths[1]
+    if fixed:
+        middle = text("*" * (lengths[0] - head - tail))
+        accepted: exp.Expression = exp.EQ(this=size.copy(), expression=num(lengths[0]))
+    else:
+        middle = stars(exp.Sub(this=size.copy(), expression=num(head + tail)))
+        accepted = exp.Between(this=size.copy(), low=num(lengths[0]), high=num(lengths[1]))
+    kept = [substring(value, 1, head), middle]
     if tail:
-        start = exp.Sub(this=size.copy(), expression=num(tail - 1))
+        start = num(lengths[0] - tail + 1) if fixed else exp.Sub(this=size.copy(), expression=num(tail - 1))
         kept.append(substring(value, start, tail))
-    return exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.Between(this=size.copy(), low=num(lengths[0]), high=num(lengths[1])),
-                true=concat(*kept),
-            )
-        ],
-        default=fully_masked(value),
-    )
+    return exp.Case(ifs=[exp.If(this=accepted, true=concat_present(*kept))], default=fully_masked(value))
