@@ -87,7 +87,14 @@ class EngineFunctions:
 
 
 class DuckDBFunctions(EngineFunctions):
-    typed = _COMPUTE | {exp.RegexpReplace, exp.ArrayAgg, exp.UnixToTime, exp.TimeToUnix, exp.Transform}
+    typed = _COMPUTE | {
+        exp.RegexpReplace,
+        exp.ArrayAgg,
+        exp.UnixToTime,
+        exp.TimeToUnix,
+        exp.Transform,
+        exp.ArrayFilter,
+    }
     anonymous = frozenset(
         {"hash", "to_json", "row", "printf", "now", "date_part", "age", "list_extract", "cardinality"}
     )

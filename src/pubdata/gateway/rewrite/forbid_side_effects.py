@@ -91,4 +91,4 @@ def _statement_kind(node: exp.Expression) -> str:
         return word
     if isinstance(node, exp.Values):
         return "a bare VALUES list (write SELECT * FROM (VALUES …))"
-    return type(node).__name__.upper()
+    return "this statement"
