@@ -255,3 +255,86 @@ class Application(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     organisation: Mapped[Organisation] = relationship()
+
+
+# --- grants, security assessments and audit evidence (the sharing gateway) ----------------------
+
+
+class Grant(Base):
+    """Permission for one organisation's application to use one entry (REQ-17).
+
+    Which fields, which rows (a division prefix and/or a predicate over the entry's fields, checked
+    by the same SQL parser as queries), which de-identification per field, for what purpose, from
+    when until when. A grant compiles to a `TablePolicy`; `policy_version` grows with every change
+    so that responses and audit events name the exact policy that applied.
+    """
+
+    __tablename__ = "grants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"))
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    #: Division-code prefix the rows must lie in (e.g. "3304"); None: no region filter.
+    region_prefix: Mapped[str | None] = mapped_column(String(12))
+    #: Which entry field holds the division code the region filter applies to.
+    region_field: Mapped[str | None] = mapped_column(String(64))
+    #: An extra predicate over the entry's fields, in SQL, checked by the policy parser.
+    row_predicate: Mapped[str | None] = mapped_column(Text)
+    #: field name -> {"function": deid name, "params": {...}}; fields not listed follow the defaults.
+    deid: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    purpose: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    valid_from: Mapped[dt.datetime] = mapped_column()
+    valid_until: Mapped[dt.datetime] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    policy_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    organisation: Mapped[Organisation] = relationship()
+    application: Mapped[Application] = relationship()
+    entry: Mapped[CatalogEntry] = relationship()
+
+
+class SecurityAssessment(Base):
+    """An approved assessment covering a combination of entries that may be joined (REQ-26)."""
+
+    __tablename__ = "security_assessments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Sorted entry codes the assessment covers; a query may join any subset of them.
+    entry_codes: Mapped[list[Any]] = mapped_column(default=list)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    result_level: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="approved")
+    conclusion: Mapped[str] = mapped_column(Text, default="")
+    approved_by: Mapped[str] = mapped_column(String(100))
+    approved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    valid_until: Mapped[dt.datetime] = mapped_column()
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain had N events ending in hash H", so truncation is detectable."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    last_event_hash: Mapped[str] = mapped_column(String(64))
+    event_count: Mapped[int] = mapped_column(Integer)
+    signed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class AuditSubject(Base):
+    """Index from a data subject (keyed hash of an ID number or USCC) to the events that served it.
+
+    Answers "who accessed data about X" (REQ-41) without storing X.
+    """
+
+    __tablename__ = "audit_subjects"
+    __table_args__ = (UniqueConstraint("subject_hash", "event_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"), index=True)
