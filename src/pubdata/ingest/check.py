@@ -14,8 +14,8 @@ text is ever part of the SQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 
 from pubdata.catalog.classes import FieldType
 from pubdata.ingest.mapping import ColumnMapping
-from pubdata.ingest.normalise import clean_sql, sql_string, typed_sql
-from pubdata.ingest.validators import get_validator, prepare
+from pubdata.ingest.normalise import clean_needed, clean_sql, column_bytes, sql_string, typed_sql
+from pubdata.ingest.validators import Validator, get_validator, prepare
 
 #: Timestamps in agency files carry no zone; they are Beijing time (no DST since 1991).
 SOURCE_UTC_OFFSET_HOURS = 8
@@ -74,6 +74,8 @@ def _field_sql(
     validator = get_validator(validator_name) if validator_name else None
     if validator is not None:
         normalised = validator.normalise_sql(f"({normalised})")
+    # `w<i>` is false for a batch in which cleaning and normalising change nothing (see `_gate`).
+    normalised = f"CASE WHEN w{source[1:]} THEN {normalised} ELSE {source} END"
     value = typed_sql(f"n{k}", data_type, sql_type)
     typed: list[str] = []
     derived = "NULL"
@@ -85,11 +87,13 @@ def _field_sql(
         value = f"({value}) - INTERVAL {SOURCE_UTC_OFFSET_HOURS} HOUR"
     if data_type is FieldType.DECIMAL and pa.types.is_decimal(arrow_type):
         # DuckDB would round extra digits away; a value is refused rather than changed.
-        too_fine = sql_string(f"\\.[0-9]{{{arrow_type.scale}}}[0-9]*[1-9]")
-        value = f"CASE WHEN regexp_matches(n{k}, {too_fine}) THEN NULL ELSE {value} END"
+        # More than `scale` characters after the first point come before any such digit.
+        scale = arrow_type.scale
+        digits = sql_string("\\.[0-9]{" + str(scale) + "}[0-9]*[1-9]")
+        too_fine = f"strlen(n{k}) - strpos(n{k}, '.') > {arrow_type.scale} AND regexp_matches(n{k}, {digits})"
+        value = f"CASE WHEN {too_fine} THEN NULL ELSE {value} END"
         whens.append(
-            f"WHEN t{k} IS NULL AND regexp_matches(n{k}, {too_fine}) "
-            f"THEN {sql_string(f'more than {arrow_type.scale} decimals')}"
+            f"WHEN t{k} IS NULL AND {too_fine} THEN {sql_string(f'more than {arrow_type.scale} decimals')}"
         )
     if data_type in _TYPE_REASONS:
         whens.append(f"WHEN t{k} IS NULL THEN {sql_string(_TYPE_REASONS[data_type])}")
@@ -100,40 +104,62 @@ def _field_sql(
     return normalised, typed, f"CASE {' '.join(whens)} END"
 
 
+#: Whether cleaning and normalising may change any value of a batch's source column.
+Gate = Callable[[pa.Array], bool]
+
+
 @dataclass
 class SourceStream:
     """The reader's batches as the Arrow stream DuckDB pulls, keeping the reader's own exception.
 
-    DuckDB reports an exception raised inside the stream as its own error with the message
-    flattened; `error` keeps the original (an `InputError` naming the row) to be raised instead.
+    Each batch gets its file row numbers and, per gated source column ``s<i>``, a constant column
+    ``w<i>`` saying whether cleaning can change anything in it. DuckDB reports an exception raised
+    inside the stream as its own error with the message flattened; `error` keeps the original (an
+    `InputError` naming the row) to be raised instead.
     """
 
     batches: Iterator[tuple[int, pa.RecordBatch]]
     width: int
+    gates: dict[int, Gate] = field(default_factory=dict)
     bytes_read: int = 0
     error: BaseException | None = None
 
     @property
     def schema(self) -> pa.Schema:
         columns = [pa.field(f"s{i}", pa.string()) for i in range(self.width)]
-        return pa.schema([*columns, pa.field(ROW_NUMBER, pa.int64())])
+        gates = [pa.field(f"w{i}", pa.bool_()) for i in self.gates]
+        return pa.schema([*columns, *gates, pa.field(ROW_NUMBER, pa.int64())])
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, self._numbered())
 
     def _numbered(self) -> Iterator[pa.RecordBatch]:
         schema, counting = self.schema, pa.array(range(0), pa.int64())
+        constant = {flag: pa.array([flag], pa.bool_()) for flag in (False, True)}
         try:
             for first_row, raw in self.batches:
-                if len(counting) < raw.num_rows:
-                    counting = pa.array(range(max(raw.num_rows, 2 * len(counting))), pa.int64())
-                rows = pc.add(counting.slice(0, raw.num_rows), first_row)
+                size = raw.num_rows
+                if len(counting) < size:
+                    counting = pa.array(range(max(size, 2 * len(counting))), pa.int64())
+                    constant = {flag: pa.array([flag] * len(counting), pa.bool_()) for flag in (False, True)}
+                rows = pc.add(counting.slice(0, size), first_row)
                 columns = [c if c.type == pa.string() else c.cast(pa.string()) for c in raw.columns]
+                gates = [constant[gate(columns[i])].slice(0, size) for i, gate in self.gates.items()]
                 self.bytes_read += raw.nbytes
-                yield pa.RecordBatch.from_arrays([*columns, rows], schema=schema)
+                yield pa.RecordBatch.from_arrays([*columns, *gates, rows], schema=schema)
         except BaseException as exc:
             self.error = exc
             raise
+
+
+def _gate(validator: Validator | None) -> Gate:
+    def needed(values: pa.Array) -> bool:
+        data = column_bytes(values)
+        return clean_needed(values, data) or (
+            validator is not None and validator.normalise_needed(values, data)
+        )
+
+    return needed
 
 
 class SourceCheck:
@@ -145,10 +171,13 @@ class SourceCheck:
         self.mapping = mapping
         self.width = width
         self.today = today
+        self.gates: dict[int, Gate] = {}
         cleaned, typed, problems = [], [], []
         for k, item in enumerate(mapping.fields):
             f = item.field
             source = None if item.source_index is None else f"s{item.source_index}"
+            if item.source_index is not None:
+                self.gates[item.source_index] = _gate(get_validator(f.validator) if f.validator else None)
             n, t, p = _field_sql(
                 k,
                 source,
@@ -165,21 +194,29 @@ class SourceCheck:
         ss = ", ".join(f"s{i}" for i in range(width))
         carried = f"{ROW_NUMBER}, {ss}" if ss else ROW_NUMBER
         flags = ", ".join(f"$l{k} || p{k}" for k in range(count))
+        any_problem = " OR ".join(f"p{k} IS NOT NULL" for k in range(count))
         raws = ", ".join(f"CASE WHEN flags IS NOT NULL THEN s{i} END AS r{i}" for i in range(width))
         self.labels = {f"l{k}": f"{m.field.name}: " for k, m in enumerate(mapping.fields)}
         self.sql = (
             f"SELECT {ROW_NUMBER}, {ts}, {ps}, flags{', ' + raws if raws else ''} FROM ("
-            f"SELECT {carried}, {ts}, {ps}, NULLIF(concat_ws('; ', {flags}), '') AS flags FROM ("
+            f"SELECT {carried}, {ts}, {ps}, "
+            f"CASE WHEN {any_problem} THEN concat_ws('; ', {flags}) END AS flags FROM ("
             f"SELECT {carried}, {ts}, {', '.join(problems)} FROM ("
             f"SELECT {carried}, {ns}, {', '.join(typed)} FROM ("
             f"SELECT {carried}, {', '.join(cleaned)} FROM pubdata_source))))"
         )
+
+    def source(self, batches: Iterator[tuple[int, pa.RecordBatch]]) -> SourceStream:
+        """The stream of a reader's (first row, batch) pairs, as `run` takes it."""
+        return SourceStream(batches, self.width, dict(sorted(self.gates.items())))
 
     def run(self, source: SourceStream, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Checked batches: row number, ``t<k>``, ``p<k>``, ``flags``, ``r<i>``, in file order."""
         con = duckdb.connect()
         try:
             prepare(con, self.today)
+            # An IN list of constants would become a join, and a join does not keep the row order.
+            con.execute("SET disabled_optimizers = 'in_clause'")
             con.register("pubdata_source", source.reader())
             try:
                 yield from con.sql(self.sql, params=self.labels).to_arrow_reader(batch_rows)

@@ -24,6 +24,9 @@ import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pubdata.catalog.classes import FieldType
 
 FULLWIDTH = "".join(chr(c) for c in range(0xFF10, 0xFF1A)) + "".join(
@@ -61,6 +64,49 @@ _TIMESTAMP = (
 )
 
 
+#: UTF-8 that may give `clean` work wherever it occurs: blanks, and the U+FF00–U+FF7F block that
+#: holds the full-width digits and letters.
+_BLANK_BYTES = tuple(c.encode() for c in TRIM_CHARS if c.isascii())
+_WIDE_BYTES = (*(c.encode() for c in TRIM_CHARS if not c.isascii()), b"\xef\xbc", b"\xef\xbd")
+#: A value equal to a null marker holds the marker's first character.
+_MARKER_STARTS = frozenset(m[0].encode() for m in NULL_MARKERS if m)
+_MARKER_BYTES = max(len(m.encode()) for m in NULL_MARKERS)
+_MARKERS = pa.array(NULL_MARKERS, pa.string())
+
+
+def column_bytes(values: pa.Array) -> bytes:
+    """The UTF-8 of a string array's values back to back (what lies under nulls may come along)."""
+    if len(values) == 0:
+        return b""
+    offsets = pa.Array.from_buffers(
+        pa.int32(), len(values) + 1, [None, values.buffers()[1]], 0, values.offset
+    )
+    start, end = offsets[0].as_py(), offsets[len(values)].as_py()
+    data = values.buffers()[2]
+    return b"" if data is None else data[start:end].to_pybytes()
+
+
+def clean_needed(values: pa.Array, data: bytes | None = None) -> bool:
+    """False only when `clean` leaves every value of a string batch as it is.
+
+    Most batches of a real file are clean throughout; the SQL skips `clean_sql` for them, which
+    costs a few scans of the batch's bytes instead of a regular expression per value. `data` is
+    `column_bytes(values)` when the caller has it already.
+    """
+    data = column_bytes(values) if data is None else data
+    if any(b in data for b in _BLANK_BYTES):
+        return True
+    if not data.isascii() and any(b in data for b in _WIDE_BYTES):
+        return True
+    lengths = pc.binary_length(values)
+    shortest = pc.min(lengths).as_py()
+    if shortest is None or shortest > _MARKER_BYTES:
+        return False
+    if shortest > 0 and not any(b in data for b in _MARKER_STARTS):
+        return False
+    return bool(pc.any(pc.is_in(values, value_set=_MARKERS)).as_py())
+
+
 def sql_string(text: str) -> str:
     """A SQL string literal for a constant of this module (never for user data)."""
     return "'" + text.replace("'", "''") + "'"
@@ -79,17 +125,22 @@ def clean_sql(expr: str) -> str:
     )
 
 
+def _without_commas(expr: str) -> str:
+    # replace() copies every value; most numbers have no thousands separator to remove.
+    return f"CASE WHEN contains({expr}, ',') THEN replace({expr}, ',', '') ELSE {expr} END"
+
+
 def integer_sql(expr: str, sql_type: str = "BIGINT") -> str:
     return (
         f"CASE WHEN regexp_full_match({expr}, {sql_string(_INTEGER)}) "
-        f"THEN TRY_CAST(replace({expr}, ',', '') AS {sql_type}) END"
+        f"THEN TRY_CAST({_without_commas(expr)} AS {sql_type}) END"
     )
 
 
 def decimal_sql(expr: str, sql_type: str = "DOUBLE") -> str:
     return (
         f"CASE WHEN regexp_full_match({expr}, {sql_string(_DECIMAL)}) "
-        f"THEN TRY_CAST(replace({expr}, ',', '') AS {sql_type}) END"
+        f"THEN TRY_CAST({_without_commas(expr)} AS {sql_type}) END"
     )
 
 

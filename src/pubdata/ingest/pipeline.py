@@ -23,7 +23,7 @@ from pubdata.catalog.classes import BadRowPolicy, EntryState, WriteMode
 from pubdata.catalog.service import get_entry
 from pubdata.db.models import CatalogEntry, DatasetVersion
 from pubdata.errors import PubdataError, RuleViolation
-from pubdata.ingest.check import SourceCheck, SourceStream
+from pubdata.ingest.check import SourceCheck
 from pubdata.ingest.mapping import map_columns
 from pubdata.ingest.quality import ColumnQuality, QualityReport
 from pubdata.ingest.readers import open_source
@@ -116,7 +116,7 @@ def ingest_file(
     )
 
     def stream() -> Iterator[pa.RecordBatch]:
-        incoming = SourceStream(source.batches(batch_rows), len(source.info.columns))
+        incoming = check.source(source.batches(batch_rows))
         for checked in check.run(incoming, batch_rows):
             rows = sorter.sort(checked)
             if on_progress is not None:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pubdata.catalog.classes import BadRowPolicy
-from pubdata.errors import InputError
+from pubdata.errors import InputError, PubdataError
 from pubdata.ingest.check import ROW_NUMBER
 from pubdata.ingest.mapping import ColumnMapping
 from pubdata.ingest.quality import QualityReport
@@ -89,10 +89,12 @@ class BadRowSorter:
         self.limit = examples_per_column
         self._names = [m.field.name for m in mapping.fields] + [ROW_FLAGS]
         self._typed = [f"t{k}" for k in range(len(mapping.fields))] + ["flags"]
+        self._last_row = -1
 
     def sort(self, checked: pa.RecordBatch) -> pa.RecordBatch:
         """The batch's rows to store, typed and named as fields; bad rows counted and handled."""
         report = self.report
+        self._check_order(checked.column(ROW_NUMBER))
         report.rows_read += checked.num_rows
         rows = checked.select(self._typed).rename_columns(self._names)
         flags = checked.column("flags")
@@ -122,6 +124,17 @@ class BadRowSorter:
             report.rows_flagged += bad_count
         report.rows_written += rows.num_rows
         return rows
+
+    def _check_order(self, numbers: pa.Array) -> None:
+        """Refuse rows out of file order: "the first bad row" and the examples depend on it."""
+        if len(numbers) == 0:
+            return
+        ascending = (
+            len(numbers) < 2 or pc.all(pc.less(numbers.slice(0, len(numbers) - 1), numbers.slice(1))).as_py()
+        )
+        if not ascending or numbers[0].as_py() <= self._last_row:
+            raise PubdataError("checked rows came back out of file order; the ingest was stopped")
+        self._last_row = numbers[len(numbers) - 1].as_py()
 
     def _observe(self, checked: pa.RecordBatch) -> None:
         numbers = checked.column(ROW_NUMBER)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pubdata import identifiers
 from pubdata.divisions import divisions
@@ -56,6 +58,9 @@ class Validator:
     #: A value the problem SQL uses several times, computed once per row as a column of its own:
     #: DuckDB shares common subexpressions, but not inside CASE branches.
     derive_sql: Callable[[str], str] | None = None
+    #: False only when `normalise_sql` leaves every clean value of a string batch as it is, judged
+    #: from the values and their UTF-8 (`normalise.column_bytes`); the SQL then skips that batch.
+    normalise_needed: Callable[[pa.Array, bytes], bool] = lambda values, data: True
 
     def sql(self, expr: str) -> str:
         """The problem SQL of `expr` alone, the derived value inlined."""
@@ -74,7 +79,8 @@ def _id_number_sql(n: str, body: str) -> str:
     birth = f"TRY(make_date({', '.join(part)}))"
     return (
         f"CASE WHEN NOT regexp_full_match({n}, '[0-9]{{17}}[0-9X]') THEN 'format' "
-        f"WHEN get_bit(getvariable('{ID_CODES_VARIABLE}'), substr({n}, 1, 6)::INTEGER) = 0 "
+        # The division code is the body's first six digits (once the format holds).
+        f"WHEN get_bit(getvariable('{ID_CODES_VARIABLE}'), ({body} // 100000000000)::INTEGER) = 0 "
         "THEN 'division code' "
         f"WHEN coalesce(NOT {birth} BETWEEN DATE '1890-01-01' AND getvariable('{TODAY_VARIABLE}'), TRUE) "
         "THEN 'birth date' "
@@ -121,6 +127,17 @@ def _date_check(value: str, today: dt.date | None = None) -> str | None:
     return None if text is None or parse_date(text) is not None else "format"
 
 
+def _never(values: pa.Array, data: bytes) -> bool:
+    return False
+
+
+_UPPER_ALNUM = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _not_upper_alnum(values: pa.Array, data: bytes) -> bool:
+    return bool(data.translate(None, _UPPER_ALNUM))
+
+
 def _upper_no_spaces(expr: str) -> str:
     fixed = f"upper(replace({expr}, ' ', ''))"
     return f"CASE WHEN regexp_full_match({expr}, '[0-9A-Z]+') THEN {expr} ELSE {fixed} END"
@@ -132,6 +149,11 @@ def _mobile_normalise_sql(expr: str) -> str:
         f"regexp_replace(regexp_replace(translate({expr}, '－＋', '-+'), "
         "'[\\s\\v\\x{A0}\\x{3000}\\-()]', '', 'g'), '^(?:\\+86|0086)', '') END"
     )
+
+
+def _mobile_normalise_needed(values: pa.Array, data: bytes) -> bool:
+    # Digits alone change only by losing a 0086 prefix.
+    return bool(data.translate(None, b"0123456789")) or bool(pc.any(pc.starts_with(values, "0086")).as_py())
 
 
 def _mobile_sql(m: str, derived: str = "NULL") -> str:
@@ -187,17 +209,28 @@ VALIDATORS: dict[str, Validator] = {
         identifiers.id_number_problem,
         _upper_no_spaces,
         derive_sql=_id_number_body_sql,
+        normalise_needed=_not_upper_alnum,
     ),
-    "uscc": Validator("uscc", "credit code", _uscc_sql, _uscc_check, _upper_no_spaces),
-    "mobile": Validator("mobile", "mobile number", _mobile_sql, _mobile_check, _mobile_normalise_sql),
+    "uscc": Validator(
+        "uscc", "credit code", _uscc_sql, _uscc_check, _upper_no_spaces, normalise_needed=_not_upper_alnum
+    ),
+    "mobile": Validator(
+        "mobile",
+        "mobile number",
+        _mobile_sql,
+        _mobile_check,
+        _mobile_normalise_sql,
+        normalise_needed=_mobile_normalise_needed,
+    ),
     "division_code": Validator(
         "division_code",
         "division code",
         _division_code_sql,
         _division_code_check,
         derive_sql=_division_number_sql,
+        normalise_needed=_never,
     ),
-    "date": Validator("date", "date", _date_sql, _date_check),
+    "date": Validator("date", "date", _date_sql, _date_check, normalise_needed=_never),
 }
 
 

@@ -99,8 +99,10 @@ class CsvSource:
                 for batch in self._reader(stream, batch_rows, threads=True, invalid=[]):
                     yield info.header_row + 1 + records, batch
                     records += batch.num_rows
-            except pa.ArrowInvalid as exc:
-                utf8 = stream.invalid_utf8() if stream.passthrough and "UTF8" in str(exc) else None
+            except pa.ArrowInvalid:
+                # Bytes that are not UTF-8 (a GBK row appended to a UTF-8 file) also break the
+                # row they are in; the encoding is the problem to report.
+                utf8 = stream.invalid_utf8() if stream.passthrough else None
                 raise (utf8 or self._strict_error(batch_rows)) from None
             if stream.quotes % 2:
                 row = self._unterminated_quote_row()
