@@ -1,0 +1,458 @@
+"""Access decisions (REQ-14, 17, 26, 27, 31): which rule lets a caller read an entry, and as what.
+
+Deny unless a rule allows. For each entry a query names, the first rule that applies decides:
+
+1. a draft, retired or classified entry is refused;
+2. the provider reading its own entry sees it raw — all fields, all rows (its own data is not shared);
+3. national core or important data (REQ-31) is read only through a grant, whatever its sharing class;
+4. a not-shared entry is refused: only its provider reads it (REQ-14);
+5. a restricted entry is read only through a grant to the caller's organisation and application
+   that is within its period, not revoked, and made for the stated purpose (REQ-17);
+6. an unconditional entry may be read by any government organisation — every registered
+   organisation is one of the four holder types of REQ-2 — de-identified by the default rules for
+   each field's level and PII kind (REQ-27); a grant made for the stated purpose applies instead.
+
+Purpose: the stated purpose matches a grant when, trimmed, with runs of white space made one and
+case ignored, it equals the grant's purpose text, or when it names the grant as ``grant:<id>`` (the
+grant's purpose code — each grant is made for exactly one purpose). A caller who holds a grant in
+its period but states another purpose is refused as "outside purpose" (rule ``outside_purpose``),
+which the audit report of REQ-41 lists.
+
+Then REQ-26: when two or more of the entries show person-level data in the columns the caller gets
+(a field of a person's PII kind, or any field of level L3 or above — see `assessments`), an approved,
+unexpired security assessment must cover every one of them, else the query is refused.
+
+Every refusal is an `AccessDenied` naming the entry and the rule, audited as ``access.decide`` with
+outcome ``refused`` in a transaction of its own, so it stays on record when the request fails.
+A decision that allows is not audited here: the call that uses it writes one event with its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+from sqlglot import exp
+
+from pubdata.catalog.classes import EntryState, NationalLevel, OrgType, ShareClass
+from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, SecurityAssessment
+from pubdata.errors import RuleViolation
+from pubdata.gateway.assessments import assess_level, find_covering, holds_person_data
+from pubdata.gateway.deid import build_deid, default_deid, pseudonym_variables
+from pubdata.gateway.grants import RAW, aware, grant_state, parse_row_predicate
+from pubdata.gateway.identity import _record_refusal
+from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
+from pubdata.gateway.roles import Principal, Role
+from pubdata.keys import derive_key, workspace_key
+from pubdata.settings import Settings
+
+#: Organisations that count as government for unconditional sharing: the four holder types (REQ-2).
+GOVERNMENT_TYPES = frozenset(OrgType)
+#: Roles that may query shared data at all; an auditor or an administrator reads the audit trail.
+QUERY_ROLES = (Role.CONSUMER, Role.PROVIDER)
+SENSITIVE_NATIONAL = (NationalLevel.CORE, NationalLevel.IMPORTANT)
+_GRANT_CODE = re.compile(r"grant:(\d+)", re.IGNORECASE)
+
+
+class AccessRule(StrEnum):
+    """Why access was given or refused; stored in audit events so reports can select by rule."""
+
+    OWN_DATA = "own_data"
+    UNCONDITIONAL = "unconditional"
+    GRANT = "grant"
+    UNKNOWN_ENTRY = "unknown_entry"
+    NOT_PUBLISHED = "not_published"
+    CLASSIFIED = "classified"
+    NO_ORGANISATION = "no_organisation"
+    ROLE = "role"
+    APPLICATION = "application"
+    PURPOSE_MISSING = "purpose_missing"
+    NOT_SHARED = "not_shared"
+    NATIONAL_LEVEL = "national_level"
+    NO_GRANT = "no_grant"
+    GRANT_NOT_ACTIVE = "grant_not_active"
+    OUTSIDE_PURPOSE = "outside_purpose"
+    ASSESSMENT = "assessment"
+
+
+class AccessDenied(RuleViolation):
+    """A request no rule allows: `entry` and `rule` say which and why, so a person can act on it."""
+
+    def __init__(self, message: str, rule: AccessRule, req: str | None = None, entry: str | None = None):
+        super().__init__(message, req)
+        self.rule = rule
+        self.entry = entry
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    """What one request may read: the policy for the rewrite and the secrets for the engine."""
+
+    policy: QueryPolicy
+    #: Session variables (pseudonym keys) the engine sets for this request; never shown to anyone.
+    variables: Mapping[str, bytes] = field(repr=False)
+    #: The grant that allowed each entry (lower-case code), None where no grant was needed.
+    grants: Mapping[str, Grant | None]
+    #: The rule that allowed each entry, with the REQ it implements.
+    reasons: Mapping[str, str]
+    #: The assessment that covered a combination of person-level entries (REQ-26), if one was needed.
+    assessment: SecurityAssessment | None = None
+
+
+# --- compilation -------------------------------------------------------------------------------
+
+
+def _column(name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
+def _fingerprint(columns: Mapping[str, exp.Expression], row_filter: exp.Expression | None) -> int:
+    """A stable version for policies without a grant: it changes exactly when what they show does."""
+    text = "\n".join(f"{n}={e.sql('duckdb')}" for n, e in columns.items())
+    text += "\nWHERE " + (row_filter.sql("duckdb") if row_filter is not None else "")
+    return zlib.crc32(text.encode("utf-8")) & 0x7FFFFFFF
+
+
+def compile_table_policy(
+    entry: CatalogEntry,
+    grant: Grant | None,
+    principal_org: Organisation | None,
+    master_key: bytes,
+    now: dt.datetime,
+    *,
+    slot: str | None = None,
+) -> tuple[TablePolicy, dict[str, bytes]]:
+    """The policy of `entry` for `principal_org` under `grant` (None: unconditional defaults), and
+    the pseudonym variables it needs. Checks nothing about *whether* access is allowed (`decide`
+    does), only that a given grant belongs to this entry and organisation and is active at `now`."""
+    if principal_org is not None and principal_org.id == entry.provider_id:
+        raw = {f.name: _column(f.name) for f in entry.fields}
+        return TablePolicy.build(entry.code, raw, version=_fingerprint(raw, None)), {}
+    if grant is not None and (
+        grant.entry_id != entry.id
+        or principal_org is None
+        or grant.organisation_id != principal_org.id
+        or grant_state(grant, now) != "active"
+    ):
+        raise AccessDenied(f"grant {grant.id} does not allow this access now", AccessRule.GRANT_NOT_ACTIVE)
+    slot = slot or (f"g{grant.id}" if grant is not None else "default")
+    visible = [f for f in entry.fields if grant is None or f.name in grant.fields]
+    choices: Mapping[str, Any] = grant.deid if grant is not None else {}
+    columns: dict[str, exp.Expression] = {}
+    pseudonyms = False
+    for f in visible:
+        chosen = choices.get(f.name)
+        name = chosen["function"] if chosen else default_deid(f.level, f.pii_kind)
+        params = dict(chosen["params"]) if chosen else {}
+        if name is None or name == RAW:
+            columns[f.name] = _column(f.name)
+            continue
+        if name == "pseudonym":
+            params["slot"], pseudonyms = slot, True
+        columns[f.name] = build_deid(name, _column(f.name), **params)
+    row_filter = _row_filter(entry, grant)
+    variables: dict[str, bytes] = {}
+    if pseudonyms and grant is not None:
+        variables = pseudonym_variables(slot, derive_key(master_key, f"grant:{grant.id}"))
+    version = grant.policy_version if grant is not None else _fingerprint(columns, row_filter)
+    return TablePolicy.build(entry.code, columns, row_filter=row_filter, version=version), variables
+
+
+def _row_filter(entry: CatalogEntry, grant: Grant | None) -> exp.Expression | None:
+    """The grant's region (``LEFT(CAST(field AS VARCHAR), n) = prefix``, portable) AND its predicate."""
+    if grant is None:
+        return None
+    parts: list[exp.Expression] = []
+    if grant.region_prefix and grant.region_field:
+        as_text = exp.cast(_column(grant.region_field), exp.DataType.build("VARCHAR"))
+        left = exp.Left(this=as_text, expression=exp.Literal.number(len(grant.region_prefix)))
+        parts.append(exp.EQ(this=left, expression=exp.Literal.string(grant.region_prefix)))
+    if grant.row_predicate:
+        # Parsed and checked again: the stored text is data, and the entry's fields may have changed.
+        parts.append(parse_row_predicate(grant.row_predicate, {f.name for f in entry.fields}))
+    if not parts:
+        return None
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = exp.And(this=exp.Paren(this=combined), expression=exp.Paren(this=part))
+    return combined
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def purpose_matches(grant: Grant, stated: str) -> bool:
+    """The documented matching rule (see the module docstring)."""
+    code = _GRANT_CODE.fullmatch(stated.strip())
+    if code:
+        return int(code.group(1)) == grant.id
+    return _normal(stated) == _normal(grant.purpose)
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+@dataclass
+class _Request:
+    session: Session
+    principal: Principal
+    application: str
+    purpose: str
+    entries: Sequence[str]
+
+    def refuse(self, message: str, rule: AccessRule, req: str | None, entry: str | None = None) -> NoReturn:
+        org = self.principal.organisation
+        detail = {
+            "reason": f"{message} ({req})" if req else message,
+            "req": req,
+            "rule": rule.value,
+            "organisation": org.name if org else None,
+            "application": self.application,
+            "purpose": self.purpose,
+            "entries": list(self.entries),
+        }
+        _record_refusal(self.session, self.principal.user.login, "access.decide", entry or "", **detail)
+        raise AccessDenied(message, rule, req, entry)
+
+
+def _load_entries(session: Session, codes: Iterable[str]) -> dict[str, CatalogEntry]:
+    lowered = sorted({c.strip().lower() for c in codes})
+    query = (
+        select(CatalogEntry)
+        .where(func.lower(CatalogEntry.code).in_(lowered))
+        .options(selectinload(CatalogEntry.fields), selectinload(CatalogEntry.provider))
+    )
+    return {e.code.lower(): e for e in session.scalars(query)}
+
+
+def _grant_for(
+    request: _Request,
+    entry: CatalogEntry,
+    app: Application,
+    now: dt.datetime,
+    *,
+    needed: tuple[str, str] | None,
+) -> Grant | None:
+    """The newest active grant of this organisation + application for the stated purpose.
+
+    When the entry can be read only through a grant (`needed`: why, and the REQ), a miss is refused with
+    what would fix it: a grant for this purpose that expired, was revoked or has not started;
+    grants in force for other purposes (outside purpose); or no grant for this application at all.
+    """
+    org = request.principal.organisation
+    assert org is not None
+    query = select(Grant).where(Grant.organisation_id == org.id, Grant.entry_id == entry.id)
+    held = list(request.session.scalars(query.order_by(Grant.id.desc())))
+    mine = [g for g in held if g.application_id == app.id]
+    for_purpose = [g for g in mine if purpose_matches(g, request.purpose)]
+    found = next((g for g in for_purpose if grant_state(g, now) == "active"), None)
+    if found is not None or needed is None:
+        return found
+    code, (why, req) = entry.code, needed
+    if for_purpose:
+        newest = for_purpose[0]
+        when = {
+            "revoked": f"was revoked on {aware(newest.revoked_at or now):%Y-%m-%d}",
+            "expired": f"expired on {aware(newest.valid_until):%Y-%m-%d}",
+            "pending": f"starts on {aware(newest.valid_from):%Y-%m-%d}",
+        }[grant_state(newest, now)]
+        request.refuse(
+            f"{why}; grant {newest.id} of {code} to {app.code} {when}: renew it or apply again",
+            AccessRule.GRANT_NOT_ACTIVE,
+            "REQ-17",
+            code,
+        )
+    active = [g for g in mine if grant_state(g, now) == "active"]
+    if active:
+        allowed = "; ".join(f"grant {g.id}: {g.purpose!r}" for g in active)
+        request.refuse(
+            f"outside purpose: {code} is granted to {app.code} for {allowed}, not {request.purpose!r}",
+            AccessRule.OUTSIDE_PURPOSE,
+            "REQ-17",
+            code,
+        )
+    others = sorted({g.application.code for g in held if grant_state(g, now) == "active"} - {app.code})
+    hint = f" (it is granted to application {', '.join(others)})" if others else ""
+    request.refuse(
+        f"{why}: {org.name} holds no grant of it for application {app.code} and this purpose{hint}; "
+        "apply through a sharing request",
+        AccessRule.NO_GRANT,
+        req,
+        code,
+    )
+
+
+def _application(request: _Request) -> Application:
+    org = request.principal.organisation
+    assert org is not None
+    app = request.session.scalar(select(Application).where(Application.code == request.application.strip()))
+    if app is None or app.organisation_id != org.id:
+        request.refuse(
+            f"application {request.application!r} is not registered to {org.name}",
+            AccessRule.APPLICATION,
+            "REQ-17",
+        )
+    if not app.active:
+        request.refuse(f"application {app.code} is deactivated", AccessRule.APPLICATION, "REQ-17")
+    return app
+
+
+def _national_level(entry: CatalogEntry) -> NationalLevel | None:
+    levels = {entry.national_level, *(f.national_level for f in entry.fields)}
+    return next((level for level in SENSITIVE_NATIONAL if level in levels), None)
+
+
+def _allow(
+    request: _Request, entry: CatalogEntry, app: Application, now: dt.datetime
+) -> tuple[Grant | None, str]:
+    """The grant (or None) and the reason that let `entry` be read; refuses otherwise."""
+    org = request.principal.organisation
+    assert org is not None
+    code = entry.code
+    if entry.classified:
+        request.refuse(
+            f"entry {code} is classified (涉密): out of scope", AccessRule.CLASSIFIED, "REQ-1", code
+        )
+    if entry.state is not EntryState.PUBLISHED:
+        request.refuse(
+            f"entry {code} is {entry.state.value}, not published", AccessRule.NOT_PUBLISHED, None, code
+        )
+    if entry.provider_id == org.id:
+        return None, f"{AccessRule.OWN_DATA}: {org.name} provides {code}"
+    if entry.share_class is ShareClass.NOT_SHARED:
+        request.refuse(
+            f"entry {code} is not shared (不予共享): only its provider {entry.provider.name} reads it",
+            AccessRule.NOT_SHARED,
+            "REQ-14",
+            code,
+        )
+    national = _national_level(entry)
+    if national is not None:
+        needed: tuple[str, str] | None = (
+            f"entry {code} holds {national.label}: only through a grant",
+            "REQ-31",
+        )
+    elif entry.share_class is ShareClass.UNCONDITIONAL and org.org_type in GOVERNMENT_TYPES:
+        needed = None
+    else:
+        needed = (f"entry {code} is restricted (受限共享)", "REQ-14")
+    grant = _grant_for(request, entry, app, now, needed=needed)
+    if grant is not None:
+        return grant, f"{AccessRule.GRANT}: grant {grant.id} v{grant.policy_version} (REQ-17)"
+    return None, f"{AccessRule.UNCONDITIONAL}: default de-identification (REQ-27)"
+
+
+def decide(
+    session: Session,
+    principal: Principal,
+    application_code: str,
+    purpose: str,
+    entry_codes: Iterable[str],
+    now: dt.datetime,
+    settings: Settings,
+    home: Path,
+    *,
+    row_limit: int | None = 10_000,
+) -> AccessDecision:
+    """Allow the request as a whole, or raise `AccessDenied` (audited) for the first rule it breaks."""
+    codes = list(dict.fromkeys(c.strip() for c in entry_codes if c.strip()))
+    request = _Request(session, principal, application_code, purpose, codes)
+    org = principal.organisation
+    if org is None:
+        request.refuse(
+            "shared data is for public bodies; this account has no organisation",
+            AccessRule.NO_ORGANISATION,
+            "REQ-14",
+        )
+    if not principal.has_role(*QUERY_ROLES):
+        request.refuse(
+            f"{principal.user.login} holds neither the consumer nor the provider role",
+            AccessRule.ROLE,
+            "REQ-4",
+        )
+    if not purpose.strip():
+        request.refuse("state the purpose of the request", AccessRule.PURPOSE_MISSING, "REQ-17")
+    app = _application(request)
+    found = _load_entries(session, codes)
+    master = workspace_key(home, "pseudonym")
+    tables: list[TablePolicy] = []
+    variables: dict[str, bytes] = {}
+    grants: dict[str, Grant | None] = {}
+    reasons: dict[str, str] = {}
+    person_level: list[CatalogEntry] = []
+    for code in codes:
+        entry = found.get(code.lower())
+        if entry is None:
+            request.refuse(f"no catalogue entry {code!r}", AccessRule.UNKNOWN_ENTRY, None, code)
+        grant, reason = _allow(request, entry, app, now)
+        policy, needed = compile_table_policy(entry, grant, org, master, now)
+        tables.append(policy)
+        variables.update(needed)
+        grants[entry.code.lower()], reasons[entry.code.lower()] = grant, reason
+        if holds_person_data(entry, policy.columns):
+            person_level.append(entry)
+    assessment = None
+    if len(person_level) >= 2:
+        combined = [e.code for e in person_level]
+        assessment = find_covering(session, combined, now, org.id)
+        if assessment is None:
+            request.refuse(
+                f"combining {', '.join(combined)} (person-level data, result level "
+                f"L{assess_level(person_level)}) needs an approved security assessment covering "
+                "them; none is on record",
+                AccessRule.ASSESSMENT,
+                "REQ-26",
+                ",".join(combined),
+            )
+    return AccessDecision(
+        QueryPolicy.of(*tables, row_limit=row_limit), variables, grants, reasons, assessment
+    )
+
+
+# --- the catalogue a caller may query -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisibleEntry:
+    """An entry a principal may query, and on what footing (own data, unconditional, or grants)."""
+
+    entry: CatalogEntry
+    rule: AccessRule
+    grants: tuple[Grant, ...] = ()
+
+
+def visible_entries(session: Session, principal: Principal, now: dt.datetime) -> list[VisibleEntry]:
+    """Published entries the principal's organisation may query now, by code; [] without one."""
+    org = principal.organisation
+    if org is None or not principal.has_role(*QUERY_ROLES):
+        return []
+    query = (
+        select(CatalogEntry)
+        .where(CatalogEntry.state == EntryState.PUBLISHED, CatalogEntry.classified.is_(False))
+        .options(selectinload(CatalogEntry.fields))
+        .order_by(CatalogEntry.code)
+    )
+    held: dict[int, list[Grant]] = {}
+    for grant in session.scalars(select(Grant).where(Grant.organisation_id == org.id).order_by(Grant.id)):
+        if grant_state(grant, now) == "active" and grant.application.active:
+            held.setdefault(grant.entry_id, []).append(grant)
+    visible: list[VisibleEntry] = []
+    for entry in session.scalars(query):
+        if entry.provider_id == org.id:
+            visible.append(VisibleEntry(entry, AccessRule.OWN_DATA))
+        elif entry.share_class is ShareClass.NOT_SHARED:
+            continue
+        elif entry.id in held:
+            visible.append(VisibleEntry(entry, AccessRule.GRANT, tuple(held[entry.id])))
+        elif entry.share_class is ShareClass.UNCONDITIONAL and _national_level(entry) is None:
+            visible.append(VisibleEntry(entry, AccessRule.UNCONDITIONAL))
+    return visible
