@@ -72,6 +72,8 @@ class Settings:
     small_cell_threshold: int = 10
     #: REQ-40: minimum audit retention, days.
     audit_retention_days: int = 183
+    #: REQ-40: a signed audit checkpoint is written every this many events (0: only on demand).
+    audit_checkpoint_every: int = 1000
     #: REQ-15: the longest period of use a grant may have, days.
     max_grant_days: int = 365
     #: REQ-5: the longest an API token of the gateway may live before it expires, days.

@@ -1,0 +1,71 @@
+"""Recording events: the one way into the audit log (there is no update or delete path).
+
+`record` appends a plain event; `record_access` appends an access and indexes the data subjects it
+served by keyed hash (REQ-41). Both sign a checkpoint when the append completes an interval.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from pubdata.audit.chain import append_event
+from pubdata.audit.checkpoints import checkpoint_if_due, workspace_link
+from pubdata.audit.subjects import subject_hash
+from pubdata.db.models import AuditEvent, AuditSubject
+from pubdata.errors import InputError, PubdataError
+
+#: A keyed subject hash; anything else could be a clear identity number passed by mistake.
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def record(
+    session: Session, actor: str, action: str, target: str = "", outcome: str = "ok", **detail: Any
+) -> AuditEvent:
+    """Append one event to the chain inside the session's transaction."""
+    event = append_event(session, actor, action, target, outcome, detail)
+    checkpoint_if_due(session, event)
+    return event
+
+
+def record_access(
+    session: Session,
+    actor: str,
+    action: str,
+    target: str,
+    outcome: str,
+    subjects: Iterable[str],
+    *,
+    subject_hashes: Iterable[str] = (),
+    home: Path | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """Append an access event and index its data subjects by keyed hash only.
+
+    `subjects` are clear identity numbers or credit codes (hashed here, never stored); the query
+    path may instead pass `subject_hashes` it computed in the engine with `subject_hash_sql`.
+    `home` is the workspace whose subject key hashes them (found from the session when omitted).
+    """
+    hashes = set(subject_hashes)
+    if not all(_HEX64.match(h) for h in hashes):
+        raise InputError("subject_hashes must be 64 lower-case hex characters (HMAC-SHA256)")
+    clear = set(subjects)
+    if clear:
+        if home is None:
+            link = workspace_link(session)
+            if link is None:
+                raise PubdataError("record_access needs the workspace (home) to hash data subjects")
+            home = link.home
+        hashes |= {subject_hash(home, value) for value in clear}
+    event = append_event(session, actor, action, target, outcome, detail)
+    if hashes:
+        session.execute(
+            insert(AuditSubject), [{"subject_hash": h, "event_id": event.id} for h in sorted(hashes)]
+        )
+    checkpoint_if_due(session, event)
+    return event
