@@ -19,6 +19,8 @@ from pubdata.errors import InputError
 
 #: Bytes examined to choose an encoding and delimiter and to find the header.
 SAMPLE_BYTES = 1 << 17
+#: Bytes of a non-UTF-8 file decoded at a time.
+DECODE_BYTES = 1 << 16
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -98,9 +100,12 @@ class Utf8Stream:
         return True
 
     def read(self, size: int = -1) -> bytes:
+        # Decoded text comes in small pieces: multi-MB strings made and freed on the parser's
+        # threads left the process's memory growing with the file.
+        step = min(size, DECODE_BYTES) if size and size > 0 and not self.passthrough else size
         data = b""
         while not data and not self._done:
-            data = self._next(size if size and size > 0 else 1 << 20)
+            data = self._next(step if step and step > 0 else 1 << 20)
         return data
 
     def _next(self, size: int) -> bytes:
