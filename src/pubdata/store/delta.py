@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +53,11 @@ __all__ = [
 
 #: Actor of the audit events the store writes on its own (rollbacks of killed writes).
 STORE_ACTOR = "system:store"
+#: The writer holds a row group and a whole file in memory until they are full: delta-rs's defaults
+#: (about 1 M rows, 100 MB) made peak memory grow with the upload up to a few hundred MB. These
+#: bound it; DuckDB writes row groups of the same size.
+ROW_GROUP_ROWS = 122_880
+TARGET_FILE_BYTES = 32 << 20
 
 
 class StoreError(PubdataError):
@@ -163,6 +168,7 @@ class DatasetStore:
                 source_alias="source",
                 target_alias="target",
                 merge_schema=evolved,
+                writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
                 commit_properties=properties,
             ).when_matched_update_all().when_not_matched_insert_all().execute()
         else:
@@ -171,6 +177,8 @@ class DatasetStore:
                 stream.reader(),
                 mode="append" if mode is WriteMode.APPEND else "overwrite",
                 schema_mode=("overwrite" if mode is WriteMode.REPLACE else "merge") if evolved else None,
+                target_file_size=TARGET_FILE_BYTES,
+                writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
                 commit_properties=properties,
             )
         table.update_incremental()
