@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pubdata.audit import register_workspace
 from pubdata.db.models import Tenant
 from pubdata.db.session import current_revision, head_revision, make_engine, session_factory, upgrade
 from pubdata.divisions import divisions
@@ -53,7 +54,10 @@ class Workspace:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.db_url)
+        engine = make_engine(self.db_url)
+        # Audit appends find the signing key through the workspace, wherever the database lives.
+        register_workspace(engine, self.home)
+        return engine
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
