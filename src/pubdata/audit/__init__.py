@@ -8,7 +8,7 @@ No code path updates or deletes an event; a test guards that.
 
 from pubdata.audit.chain import GENESIS, event_digest
 from pubdata.audit.checkpoints import register_workspace, write_checkpoint
-from pubdata.audit.events import record, record_access
+from pubdata.audit.events import record, record_access, record_refusal
 from pubdata.audit.reports import list_events, outside_purpose, who_accessed
 from pubdata.audit.signing import key_id, public_key_pem
 from pubdata.audit.subjects import subject_hash, subject_hash_sql, subject_hash_variables
@@ -25,6 +25,7 @@ __all__ = [
     "public_key_pem",
     "record",
     "record_access",
+    "record_refusal",
     "register_workspace",
     "subject_hash",
     "subject_hash_sql",

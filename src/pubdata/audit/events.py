@@ -1,6 +1,7 @@
 """Recording events: the one way into the audit log (there is no update or delete path).
 
-`record` appends a plain event; `record_access` appends an access and indexes the data subjects it
+`record` appends a plain event; `record_refusal` one that must outlive its caller's rollback;
+`record_access` appends an access and indexes the data subjects it
 served by keyed hash (REQ-41). Both sign a checkpoint when the append completes an interval.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session
 
 from pubdata.audit.chain import append_event
@@ -31,6 +32,25 @@ def record(
     event = append_event(session, actor, action, target, outcome, detail)
     checkpoint_if_due(session, event)
     return event
+
+
+def record_refusal(session: Session, actor: str, action: str, target: str, **detail: Any) -> AuditEvent:
+    """Record a refusal so that it survives the rollback the refusal itself causes.
+
+    When the caller's transaction has written nothing, the event goes through a transaction of its
+    own; otherwise it joins the caller's (a second writer would wait on the first's locks, and
+    SQLite has a single writer).
+    """
+    connection = session.connection()
+    bind = session.get_bind()
+    if connection.dialect.name == "sqlite":
+        written = bool(connection.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
+    else:
+        written = connection.scalar(text("SELECT txid_current_if_assigned()")) is not None
+    if written or not isinstance(bind, Engine):
+        return record(session, actor, action, target, "refused", **detail)
+    with Session(bind=bind, expire_on_commit=False) as own, own.begin():
+        return record(own, actor, action, target, "refused", **detail)
 
 
 def record_access(

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
@@ -40,29 +39,9 @@ _FIELD_ATTRS = tuple(f.name for f in dataclasses.fields(FieldSpec) if f.name != 
 
 # --- audit of refusals -------------------------------------------------------------------------
 
-#: Whether the caller's transaction already holds written rows, per database. SQLite has a single
-#: writer, and PostgreSQL row locks taken by `audit.record` would make a second transaction wait on
-#: the first: in both cases the refusal is recorded in the caller's transaction instead.
-_HAS_WRITTEN: dict[str, Callable[[Any], bool]] = {
-    "sqlite": lambda conn: bool(conn.connection.driver_connection.in_transaction),
-    "postgresql": lambda conn: conn.scalar(text("SELECT txid_current_if_assigned()")) is not None,
-}
-
-
-def _record_refusal(session: Session, actor: str, action: str, target: str, reason: RuleViolation) -> None:
-    detail = {"reason": str(reason), "req": reason.req}
-    bind = session.get_bind()
-    connection = session.connection()
-    probe = _HAS_WRITTEN.get(connection.dialect.name)
-    if not isinstance(bind, Engine) or probe is None or probe(connection):
-        audit.record(session, actor, action, target, "refused", **detail)
-        return
-    with Session(bind=bind, expire_on_commit=False) as own, own.begin():
-        audit.record(own, actor, action, target, "refused", **detail)
-
 
 def _refuse(session: Session, actor: str, action: str, target: str, reason: RuleViolation) -> NoReturn:
-    _record_refusal(session, actor, action, target, reason)
+    audit.record_refusal(session, actor, action, target, reason=str(reason), req=reason.req)
     raise reason
 
 

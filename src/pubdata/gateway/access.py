@@ -42,13 +42,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlglot import exp
 
+from pubdata.audit import record_refusal as _record_refusal
 from pubdata.catalog.classes import EntryState, NationalLevel, OrgType, ShareClass
 from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, SecurityAssessment
 from pubdata.errors import RuleViolation
 from pubdata.gateway.assessments import assess_level, find_covering, holds_person_data
 from pubdata.gateway.deid import build_deid, default_deid, pseudonym_variables
 from pubdata.gateway.grants import RAW, aware, grant_state, parse_row_predicate
-from pubdata.gateway.identity import _record_refusal
 from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
 from pubdata.gateway.roles import Principal, Role
 from pubdata.keys import derive_key, workspace_key

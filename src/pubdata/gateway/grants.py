@@ -35,13 +35,13 @@ from sqlalchemy.orm import Session, selectinload
 from sqlglot import exp
 
 from pubdata import audit
+from pubdata.audit import record_refusal as _record_refusal
 from pubdata.catalog.classes import EntryState, ShareClass
 from pubdata.catalog.service import find_organisation, get_entry
 from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, utcnow
 from pubdata.divisions import divisions
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.deid import DEID_FUNCTIONS, build_deid
-from pubdata.gateway.identity import _record_refusal
 from pubdata.gateway.policy_types import RESERVED_PREFIX, PolicyViolation
 from pubdata.gateway.rewrite.check_functions import SparkFunctions, function_name
 from pubdata.gateway.rewrite.forbid_side_effects import FORBIDDEN_NODES

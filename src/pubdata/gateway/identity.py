@@ -39,11 +39,11 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
@@ -83,23 +83,8 @@ class IssuedToken:
 # --- audit of refusals -------------------------------------------------------------------------
 
 
-def _record_refusal(session: Session, actor: str, action: str, target: str, **detail: Any) -> None:
-    """Record a refusal so that it survives the rollback the refusal itself causes.
-
-    When the caller's transaction has written nothing, the event goes through a transaction of its
-    own; otherwise it joins the caller's (a second writer would wait on the first's locks).
-    """
-    connection = session.connection()
-    bind = session.get_bind()
-    if connection.dialect.name == "sqlite":
-        written = bool(connection.connection.driver_connection.in_transaction)  # type: ignore[union-attr]
-    else:
-        written = connection.scalar(text("SELECT txid_current_if_assigned()")) is not None
-    if written or not isinstance(bind, Engine):
-        audit.record(session, actor, action, target, "refused", **detail)
-        return
-    with Session(bind=bind, expire_on_commit=False) as own, own.begin():
-        audit.record(own, actor, action, target, "refused", **detail)
+#: Kept under its old name for the gateway modules that import it from here.
+_record_refusal = audit.record_refusal
 
 
 def _refuse(session: Session, actor: str, action: str, target: str, violation: RuleViolation) -> NoReturn:
