@@ -248,13 +248,18 @@ def _bits(members: Iterable[int], size: int) -> str:
     return "".join(chars)
 
 
-def prepare(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> None:
-    """Set the code sets and today's date that the validators' SQL refers to."""
+@cache
+def _code_bits() -> tuple[str, str]:
+    """The two code sets as bit strings; built once per process (a million characters)."""
     # The same set `identifiers.id_number_problem` accepts: every code that ever existed.
     issue_codes = {int(d.code[:6]) for d in divisions() if d.level != "township"}
     low, high, prefixes = _division_prefixes()
-    con.execute(f"SET VARIABLE {ID_CODES_VARIABLE} = ?::BIT", [_bits(issue_codes, 1_000_000)])
-    con.execute(
-        f"SET VARIABLE {DIVISIONS_VARIABLE} = ?::BIT", [_bits((p - low for p in prefixes), high - low + 2)]
-    )
+    return _bits(issue_codes, 1_000_000), _bits((p - low for p in prefixes), high - low + 2)
+
+
+def prepare(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> None:
+    """Set the code sets and today's date that the validators' SQL refers to."""
+    issue_codes, division_codes = _code_bits()
+    con.execute(f"SET VARIABLE {ID_CODES_VARIABLE} = ?::BIT", [issue_codes])
+    con.execute(f"SET VARIABLE {DIVISIONS_VARIABLE} = ?::BIT", [division_codes])
     con.execute(f"SET VARIABLE {TODAY_VARIABLE} = ?::DATE", [today or dt.date.today()])
