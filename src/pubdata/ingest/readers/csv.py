@@ -16,6 +16,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def sniff_delimiter(text: str) -> str:
     """The candidate that splits the sample's rows into the same number of fields most often."""
     best, best_score = ",", (0.0, 0)
     for delimiter in DELIMITERS:
-        rows = list(_records(text, delimiter))[:LAYOUT_SAMPLE_ROWS]
+        rows = list(islice(_records(text, delimiter), LAYOUT_SAMPLE_ROWS))
         widths = [len(row) for row, _ in rows if any(cell.strip() for cell in row)]
         multi = [w for w in widths if w > 1]
         if not multi:
@@ -71,7 +72,7 @@ class CsvSource:
         if not text.strip():
             raise InputError("the file is empty", file=file)
         sep = delimiter or sniff_delimiter(text)
-        records = list(_records(text, sep))[:LAYOUT_SAMPLE_ROWS]
+        records = list(islice(_records(text, sep), LAYOUT_SAMPLE_ROWS))
         layout = find_header([row for row, _ in records])
         header, self._skip_lines = records[layout.index]
         names, notes = name_columns(header)
