@@ -70,6 +70,7 @@ _BLANK_BYTES = tuple(c.encode() for c in TRIM_CHARS if c.isascii())
 _WIDE_BYTES = (*(c.encode() for c in TRIM_CHARS if not c.isascii()), b"\xef\xbc", b"\xef\xbd")
 #: A value equal to a null marker holds the marker's first character.
 _MARKER_STARTS = frozenset(m[0].encode() for m in NULL_MARKERS if m)
+_ASCII_MARKER_STARTS = frozenset(b for b in _MARKER_STARTS if b.isascii())
 _MARKER_BYTES = max(len(m.encode()) for m in NULL_MARKERS)
 _MARKERS = pa.array(NULL_MARKERS, pa.string())
 
@@ -96,13 +97,15 @@ def clean_needed(values: pa.Array, data: bytes | None = None) -> bool:
     data = column_bytes(values) if data is None else data
     if any(b in data for b in _BLANK_BYTES):
         return True
-    if not data.isascii() and any(b in data for b in _WIDE_BYTES):
+    ascii_only = data.isascii()
+    if not ascii_only and any(b in data for b in _WIDE_BYTES):
         return True
     lengths = pc.binary_length(values)
     shortest = pc.min(lengths).as_py()
     if shortest is None or shortest > _MARKER_BYTES:
         return False
-    if shortest > 0 and not any(b in data for b in _MARKER_STARTS):
+    starts = _ASCII_MARKER_STARTS if ascii_only else _MARKER_STARTS
+    if shortest > 0 and not any(b in data for b in starts):
         return False
     return bool(pc.any(pc.is_in(values, value_set=_MARKERS)).as_py())
 
