@@ -10,16 +10,27 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import pubdata
-from pubdata.api import catalog, health
+from pubdata.api import catalog, health, query
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
+from pubdata.gateway.access import AccessDenied
+from pubdata.gateway.engine import QueryError, QueryTimeout
+from pubdata.gateway.identity import NotAuthenticated
+from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.gateway.roles import NotAuthorised
 from pubdata.workspace import Workspace
 
 #: Every router the app serves; docs/api.md and the tests check their routes against this.
-ROUTERS: tuple[APIRouter, ...] = (health.router, catalog.router)
+ROUTERS: tuple[APIRouter, ...] = (health.router, catalog.router, query.router)
 
 #: (error class, HTTP status, error code); the first class that matches wins.
 ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
+    (NotAuthenticated, 401, "not_authenticated"),
+    (NotAuthorised, 403, "forbidden"),
+    (AccessDenied, 403, "denied"),
+    (PolicyViolation, 400, "policy"),
+    (QueryTimeout, 504, "timeout"),
+    (QueryError, 400, "query_failed"),
     (NotFound, 404, "not_found"),
     (InputError, 400, "invalid"),
     (RuleViolation, 409, "refused"),
@@ -29,11 +40,15 @@ ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
 
 async def _pubdata_error(_request: Request, exc: Exception) -> JSONResponse:
     status, code = next((s, c) for cls, s, c in ERROR_STATUS if isinstance(exc, cls))
-    return JSONResponse(ErrorOut(error=code, detail=str(exc)).model_dump(), status_code=status)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        ErrorOut(error=code, detail=str(exc)).model_dump(), status_code=status, headers=headers
+    )
 
 
 def create_app(workspace: Workspace) -> FastAPI:
     app = FastAPI(
+        lifespan=query.lifespan,
         title="pubdata",
         version=pubdata.__version__,
         description=(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from pubdata import __version__
-from pubdata.cli import audit, catalog, collection, data, demo, grants, identity, orgs
+from pubdata.cli import audit, catalog, collection, data, demo, grants, identity, orgs, query
 from pubdata.cli.errors import ReportingGroup
 from pubdata.cli.options import Home, Json, open_workspace
 from pubdata.cli.render import fields_block, print_json, success
@@ -74,6 +74,7 @@ app.add_typer(identity.users_app, name="users")
 app.add_typer(identity.tokens_app, name="tokens")
 app.add_typer(identity.apps_app, name="apps")
 grants.register(app)
+query.register(app)
 app.add_typer(audit.app, name="audit")
 
 

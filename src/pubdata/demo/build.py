@@ -8,6 +8,7 @@ ones). What the demo shows is therefore what the platform does.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import time
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from pubdata.catalog.service import create_entry, publish_entry, register_organisation
+from pubdata.db.models import utcnow
 from pubdata.demo.generate import DemoFile, write_files
-from pubdata.demo.world import DRAFT_ON_PURPOSE, ENTRIES, ORGANISATIONS
+from pubdata.demo.world import APPLICATIONS, DRAFT_ON_PURPOSE, ENTRIES, GRANTS, ORGANISATIONS
 from pubdata.divisions import divisions
 from pubdata.errors import PubdataError, RuleViolation
-from pubdata.gateway.identity import create_user, issue_token
+from pubdata.gateway.grants import grant_access
+from pubdata.gateway.identity import create_application, create_user, issue_token
 from pubdata.gateway.roles import Role, Scope
 from pubdata.ingest.pipeline import ingest_file
 from pubdata.workspace import Workspace
@@ -84,7 +87,7 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
     home = Path(home)
     if (home / ACCOUNTS_FILE).exists():
         raise PubdataError(f"{home} already holds a demo province: choose an empty --home")
-    total = 3 + len(ENTRIES) + _EXPECTED_FILES
+    total = 4 + len(ENTRIES) + _EXPECTED_FILES
     done = 0
 
     def step(label: str) -> None:
@@ -115,11 +118,13 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
         step(f"编目 {spec.name}")
 
     files = write_files(home / FILES_DIR, scale)
-    total = 3 + len(ENTRIES) + len(files)
+    total = 4 + len(ENTRIES) + len(files)
     step("生成各单位报送文件")
 
     ingested = [_ingest(workspace, demo_file, step) for demo_file in files]
-    _write_accounts(home / ACCOUNTS_FILE, _create_users(workspace))
+    sharing = _share(workspace)
+    step("登记使用应用和共享授权")
+    _write_accounts(home / ACCOUNTS_FILE, _create_users(workspace), sharing)
     return DemoSummary(
         home=home,
         entries=len(ENTRIES),
@@ -184,6 +189,55 @@ def accounts() -> list[dict[str, Any]]:
     return listed
 
 
+def _share(workspace: Workspace) -> dict[str, list[dict[str, Any]]]:
+    """The consuming applications and the grants of the demo, through the checked public paths."""
+    now = utcnow()
+    listed: dict[str, list[dict[str, Any]]] = {"applications": [], "grants": []}
+    with workspace.sessions() as session, session.begin():
+        for app in APPLICATIONS:
+            create_application(
+                session,
+                app.code,
+                name=app.name,
+                organisation=app.organisation,
+                purpose=app.purpose,
+                system_owner=app.system_owner,
+                actor=ACTOR,
+            )
+            listed["applications"].append(
+                {"code": app.code, "name": app.name, "organisation": app.organisation}
+            )
+        for spec in GRANTS:
+            grant = grant_access(
+                session,
+                organisation=spec.organisation,
+                application=spec.application,
+                entry_code=spec.entry,
+                fields=spec.fields,
+                region_prefix=spec.region_prefix,
+                region_field=spec.region_field,
+                deid={name: function for name, function in spec.deid},
+                purpose=spec.purpose,
+                legal_basis=spec.legal_basis,
+                valid_from=now,
+                valid_until=now + dt.timedelta(days=spec.days),
+                actor=ACTOR,
+                settings=workspace.settings.default,
+                now=now,
+            )
+            listed["grants"].append(
+                {
+                    "id": grant.id,
+                    "organisation": spec.organisation,
+                    "application": spec.application,
+                    "entry": spec.entry,
+                    "purpose": spec.purpose,
+                    "region_prefix": spec.region_prefix,
+                }
+            )
+    return listed
+
+
 def _create_users(workspace: Workspace) -> list[dict[str, Any]]:
     """A user and a token per role; the clear password and token go only to the accounts file."""
     created = []
@@ -220,8 +274,11 @@ def _create_users(workspace: Workspace) -> list[dict[str, Any]]:
     return created
 
 
-def _write_accounts(path: Path, users: list[dict[str, Any]]) -> None:
-    text = json.dumps({"organisations": accounts(), "users": users}, ensure_ascii=False, indent=2)
+def _write_accounts(
+    path: Path, users: list[dict[str, Any]], sharing: dict[str, list[dict[str, Any]]] | None = None
+) -> None:
+    facts = {"organisations": accounts(), "users": users, **(sharing or {})}
+    text = json.dumps(facts, ensure_ascii=False, indent=2)
     tmp = path.with_suffix(".tmp")
     tmp.touch(mode=0o600)  # it holds clear passwords and tokens: readable by the owner only
     tmp.write_text(text + "\n", "utf-8")

@@ -751,3 +751,77 @@ ENTRIES: tuple[EntrySpec, ...] = (
         keys=("room_no",),
     ),
 )
+
+
+# --- sharing: consuming applications and grants (REQ-15, REQ-17) --------------------------------
+
+
+@dataclass(frozen=True)
+class DemoApplication:
+    """A system through which an organisation consumes shared data; every query names one."""
+
+    code: str
+    name: str
+    organisation: str
+    purpose: str
+    system_owner: str
+
+
+@dataclass(frozen=True)
+class DemoGrant:
+    """A provider's grant of one entry to one application, as `pubdata grants add` would make it."""
+
+    organisation: str
+    application: str
+    entry: str
+    fields: tuple[str, ...]
+    purpose: str
+    legal_basis: str
+    region_prefix: str | None = None
+    region_field: str | None = None
+    deid: tuple[tuple[str, str], ...] = ()
+    days: int = 180
+
+
+#: The purpose the 嘉兴 trade union states when it checks enrolment (产改: the reform of industrial workers).
+PARK_CHECK_PURPOSE = "小微企业园区产改职工参保核查"
+
+APPLICATIONS: tuple[DemoApplication, ...] = (
+    DemoApplication(
+        "jx_park_workers",
+        "嘉兴小微企业园区产改职工服务",
+        "嘉兴市总工会",
+        "核查16家小微企业园区市级试点的园区企业职工参保情况，落实产业工人队伍建设改革",
+        "嘉兴市总工会网络工作部",
+    ),
+    DemoApplication(
+        "gat_population_service",
+        "人口基础信息核验服务",
+        "浙江省公安厅",
+        "本单位人口基础信息的维护与核验",
+        "浙江省公安厅科技信息化局",
+    ),
+)
+
+GRANTS: tuple[DemoGrant, ...] = (
+    DemoGrant(
+        organisation="嘉兴市总工会",
+        application="jx_park_workers",
+        entry="hrss_social_insurance",
+        fields=(
+            "id_number",
+            "name",
+            "insurance_type",
+            "employer_uscc",
+            "employer_name",
+            "enrolled_on",
+            "status",
+            "division_code",
+        ),
+        purpose=PARK_CHECK_PURPOSE,
+        legal_basis="《中华人民共和国工会法》第六条；《浙江省公共数据条例》第二十一条",
+        region_prefix="3304",
+        region_field="division_code",
+        deid=(("id_number", "mask_id_number"), ("name", "mask_name")),
+    ),
+)

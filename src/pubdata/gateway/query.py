@@ -1,0 +1,465 @@
+"""The query and export path, end to end: the one function the API and the CLI both call (REQ-5).
+
+`run_query` takes a caller's SQL and answers with a stream of bytes in the asked format:
+
+1. the entries the SQL reads (`referenced_entries`, the rewrite's own resolution);
+2. `access.decide` — deny unless a rule allows (REQ-14/17/26/27); a refusal is an `AccessDenied`;
+3. `rewrite` — the policy subqueries, masks and filters; a refusal is a `PolicyViolation`;
+4. `SandboxedEngine.run` over exactly the Parquet files of each entry's current version, with the
+   decision's pseudonym keys as request variables;
+5. an `export` writer, batch by batch.
+
+Every call is one audit event (REQ-40), written when the stream ends, because only then are the row
+count and the SHA-256 of the bytes sent known; a refusal at any step is one event too, with the
+sentence the caller saw and a ``reason_kind`` the outside-purpose report selects on (REQ-41). The
+SQL appears in the log only as a fingerprint: SHA-256 of the parsed query printed back in DuckDB
+SQL, so spacing, comments and keyword case do not change it.
+
+Data subjects (REQ-41) are indexed when the answer serves identity numbers or credit codes *as
+stored*: a column of the result carrying the name of a raw ``id_number`` / ``uscc`` field of an entry
+read (as ``SELECT *``, ``SELECT id_number`` or ``SELECT t.id_number AS x`` at the top level give it).
+Their keyed hashes are computed from the served values, never by reading the raw column a second
+time, so a masked or pseudonymised column indexes nothing: what was not served cannot identify
+anyone. A column renamed inside a subquery is not traced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+from sqlglot import exp
+
+from pubdata import audit
+from pubdata.catalog.classes import PiiKind
+from pubdata.db.models import CatalogEntry, utcnow
+from pubdata.errors import InputError, PubdataError
+from pubdata.gateway.access import AccessDecision, AccessDenied, decide
+from pubdata.gateway.deid import default_deid
+from pubdata.gateway.engine import QueryError, QueryStream, SandboxedEngine
+from pubdata.gateway.export import ExportFormat, ExportJob, formatting_cursor, get_format, one_line
+from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.gateway.referenced import referenced_entries
+from pubdata.gateway.rewrite import RewriteResult, rewrite
+from pubdata.gateway.rewrite.parse_single_query import parse_single_query
+from pubdata.gateway.roles import NotAuthorised, Principal, Scope
+from pubdata.store.delta import DatasetStore
+from pubdata.workspace import Workspace
+
+#: PII kinds whose raw values identify a data subject in the keyed index (REQ-41).
+SUBJECT_KINDS = frozenset({PiiKind.ID_NUMBER, PiiKind.USCC})
+
+
+@dataclass
+class Served:
+    """What left the platform; complete once the body has been read to its end."""
+
+    rows: int = 0
+    truncated: bool = False
+    result_hash: str = ""
+    #: ``ok``, ``failed`` (a trailer ended the stream) or ``aborted`` (the reader went away).
+    outcome: str = "pending"
+    error: str | None = None
+
+
+@dataclass
+class QueryResponse:
+    """The answer: iterate `body` (once) to send it; `served` is filled in as it goes."""
+
+    format: ExportFormat
+    headers: dict[str, str]
+    body: Iterator[bytes]
+    served: Served
+    filename: str
+
+    @property
+    def media_type(self) -> str:
+        return self.format.media_type
+
+
+def sql_fingerprint(sql: str) -> str:
+    """SHA-256 of the normalised SQL (of the text with its white space folded if it does not parse)."""
+    try:
+        normal = parse_single_query(sql).sql("duckdb")
+    except PolicyViolation:
+        normal = " ".join(sql.split())
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+# --- the audit event of a call ----------------------------------------------------------------
+
+
+@dataclass
+class _Call:
+    """One call's audit facts, gathered along the path and written once."""
+
+    workspace: Workspace
+    principal: Principal
+    action: str
+    detail: dict[str, Any]
+    entries: tuple[str, ...] = ()
+
+    def record(
+        self, outcome: str, subject_hashes: set[str] | frozenset[str] = frozenset(), **more: Any
+    ) -> None:
+        """The single place a query is audited: `record_access` indexes the subjects it served."""
+        detail = {**self.detail, "entries": list(self.entries), **more}
+        with self.workspace.sessions() as session, session.begin():
+            audit.record_access(
+                session,
+                self.principal.user.login,
+                self.action,
+                ",".join(self.entries),
+                outcome,
+                (),
+                subject_hashes=subject_hashes,
+                home=self.workspace.home,
+                **detail,
+            )
+
+    def refuse(self, error: PubdataError, kind: str) -> PubdataError:
+        self.record("refused", reason=str(error), reason_kind=kind, decision="refused")
+        return error
+
+
+# --- what the policy did, for headers and the audit trail --------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    versions: dict[str, int]
+    #: ``entry.field`` → de-identification function, for the fields the query read.
+    masked: dict[str, str]
+    #: Entry code → how its rows are filtered (``region=3304``, ``predicate``).
+    filtered: dict[str, str]
+    grants: dict[str, int | None]
+    #: Lower-case names of fields served as stored whose values identify a subject.
+    raw_subject_fields: frozenset[str] = field(default_factory=frozenset)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "versions": self.versions,
+            "masked": self.masked,
+            "filtered": self.filtered,
+            "grants": self.grants,
+        }
+
+
+def summarise(
+    decision: AccessDecision, result: RewriteResult, entries: Mapping[str, CatalogEntry]
+) -> PolicySummary:
+    masked: dict[str, str] = {}
+    filtered: dict[str, str] = {}
+    raw_subjects: set[str] = set()
+    for code in result.tables:
+        policy, grant, entry = decision.policy.tables[code], decision.grants.get(code), entries[code]
+        kinds = {f.name: f for f in entry.fields}
+        for name, expression in policy.columns.items():
+            spec = kinds[name]
+            if isinstance(expression, exp.Column):
+                if spec.pii_kind in SUBJECT_KINDS:
+                    raw_subjects.add(name.lower())
+                continue
+            if name.lower() not in {c.lower() for c in result.columns.get(code, ())}:
+                continue
+            chosen = (grant.deid or {}).get(name) if grant is not None else None
+            masked[f"{code}.{name}"] = (
+                chosen["function"] if chosen else str(default_deid(spec.level, spec.pii_kind))
+            )
+        if policy.row_filter is not None:
+            how = [f"region:{grant.region_prefix}"] if grant is not None and grant.region_prefix else []
+            how += ["predicate"] if grant is not None and grant.row_predicate else []
+            filtered[code] = "+".join(how) or "filter"
+    grants = {
+        code: (g.id if g is not None else None)
+        for code, g in decision.grants.items()
+        if code in result.tables
+    }
+    return PolicySummary(dict(result.policy_versions), masked, filtered, grants, frozenset(raw_subjects))
+
+
+def _header(pairs: Mapping[str, object]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in pairs.items()) or "none"
+
+
+def policy_headers(summary: PolicySummary) -> dict[str, str]:
+    return {
+        "X-Pubdata-Policy-Versions": _header(summary.versions),
+        "X-Pubdata-Masked": _header(summary.masked),
+        "X-Pubdata-Filtered": _header(summary.filtered),
+        "X-Pubdata-Grants": ",".join(str(g) for g in summary.grants.values() if g is not None) or "none",
+    }
+
+
+# --- data subjects ------------------------------------------------------------------------------
+
+
+def subject_columns(schema: pa.Schema, result: RewriteResult, raw_fields: frozenset[str]) -> list[int]:
+    """Positions of result columns that serve a raw identity number or credit code (see above)."""
+    names = set(raw_fields)
+    top = result.expression
+    if isinstance(top, exp.Select):
+        for projection in top.selects:
+            column = projection.this if isinstance(projection, exp.Alias) else None
+            if isinstance(column, exp.Column) and column.name.lower() in raw_fields:
+                names.add(projection.alias.lower())
+    return [i for i, name in enumerate(schema.names) if name.lower() in names]
+
+
+class _SubjectIndex:
+    """Keyed hashes of the subjects in the served columns, computed by DuckDB batch by batch."""
+
+    def __init__(self, workspace: Workspace, columns: list[int]) -> None:
+        self.columns = columns
+        self.hashes: set[str] = set()
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        if columns:
+            self._cursor = formatting_cursor()
+            for name, value in audit.subject_hash_variables(workspace.home).items():
+                self._cursor.execute(f"SET VARIABLE {name} = $1", [value])
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if self._cursor is None or not batch.num_rows:
+            return
+        served = pa.table(
+            [batch.column(i).cast(pa.string()) for i in self.columns], names=[f"c{i}" for i in self.columns]
+        )
+        parts = [
+            exp.select(audit.subject_hash_sql(exp.column(f"c{i}")).as_("h")).from_("served")
+            for i in self.columns
+        ]
+        union: exp.Query = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=False)
+        query = (
+            exp.select("h")
+            .distinct()
+            .from_(union.subquery("s"))
+            .where(exp.column("h").is_(exp.null()).not_())
+        )
+        self._cursor.register("served", served)
+        try:
+            self.hashes.update(self._cursor.sql(query.sql("duckdb")).to_arrow_table().column("h").to_pylist())
+        finally:
+            self._cursor.unregister("served")
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+
+
+# --- the path -----------------------------------------------------------------------------------
+
+
+def _row_cap(fmt: ExportFormat, max_rows: int | None) -> int | None:
+    cap = fmt.default_rows if max_rows is None else max_rows
+    if cap is not None and cap < 1:
+        raise InputError(f"max_rows must be at least 1, not {cap}")
+    if cap is not None and fmt.max_rows is not None and cap > fmt.max_rows:
+        raise InputError(
+            f"format {fmt.name} answers at most {fmt.max_rows} rows; ask for fewer or use a bulk format"
+        )
+    return cap
+
+
+def _load(session: Session, codes: tuple[str, ...]) -> dict[str, CatalogEntry]:
+    query = (
+        select(CatalogEntry)
+        .where(func.lower(CatalogEntry.code).in_(codes))
+        .options(selectinload(CatalogEntry.fields), selectinload(CatalogEntry.provider))
+    )
+    return {e.code.lower(): e for e in session.scalars(query)}
+
+
+def run_query(
+    workspace: Workspace,
+    principal: Principal,
+    sql: str,
+    purpose: str,
+    application: str,
+    format: str = "json",
+    *,
+    engine: SandboxedEngine,
+    now: dt.datetime | None = None,
+    max_rows: int | None = None,
+    batch_rows: int | None = None,
+    bom: bool = False,
+    offset: int = 0,
+    channel: str = "api",
+    action: str | None = None,
+) -> QueryResponse:
+    """Decide, rewrite, run and start writing `sql`; raises (audited) on any refusal before the first byte.
+
+    `max_rows` defaults to the format's page (json 1 000, xlsx 100 000) and is unlimited for streamed
+    formats; `offset` skips rows of the answer (json paging). Refusals: `NotAuthorised` (token scope),
+    `AccessDenied`, `PolicyViolation`, `QueryError` / `QueryTimeout`.
+    """
+    now = now or utcnow()
+    fmt = get_format(format)
+    org = principal.organisation
+    call = _Call(
+        workspace,
+        principal,
+        action or ("query" if not fmt.bulk else f"export.{fmt.name}"),
+        {
+            "organisation": org.name if org is not None else None,
+            "application": application,
+            "purpose": purpose,
+            "format": fmt.name,
+            "channel": channel,
+            "token_id": principal.token_id,
+            "sql_fingerprint": sql_fingerprint(sql),
+        },
+    )
+    if offset < 0:
+        raise InputError(f"offset must be 0 or more, not {offset}")
+    cap = _row_cap(fmt, max_rows)
+    try:
+        principal.require(scope=Scope.EXPORT if fmt.bulk else Scope.QUERY)
+    except NotAuthorised as refusal:
+        raise call.refuse(refusal, "scope") from None
+    try:
+        call.entries = referenced_entries(sql)
+    except PolicyViolation as refusal:
+        raise call.refuse(refusal, "sql") from None
+    settings = (
+        workspace.settings.for_tenant(org.division_code) if org is not None else workspace.settings.default
+    )
+    limit = None if cap is None else offset + cap + 1
+    denied: AccessDenied | None = None
+    with workspace.sessions() as session:
+        try:
+            decision = decide(
+                session,
+                principal,
+                application,
+                purpose,
+                call.entries,
+                now,
+                settings,
+                workspace.home,
+                row_limit=limit,
+            )
+        except AccessDenied as refusal:
+            session.rollback()
+            denied = refusal
+        else:
+            entries = _load(session, call.entries)
+    if denied is not None:
+        raise call.refuse(denied, denied.rule.value) from None
+    grants = [g for g in decision.grants.values() if g is not None]
+    if grants:
+        call.detail["purpose"] = grants[0].purpose  # the stated purpose matched it (REQ-17)
+        call.detail["stated_purpose"] = purpose
+        call.detail["grant_id"], call.detail["grant_purpose"] = grants[0].id, grants[0].purpose
+    call.detail["decision"] = "allowed"
+    call.detail["reason"] = "; ".join(decision.reasons.values())
+    if decision.assessment is not None:
+        call.detail["assessment_id"] = decision.assessment.id
+    try:
+        result = rewrite(sql, decision.policy)
+    except PolicyViolation as refusal:
+        raise call.refuse(refusal, "sql") from None
+    summary = summarise(decision, result, entries)
+    call.detail.update(
+        fields={c: list(v) for c, v in result.columns.items()},
+        policy_versions=summary.versions,
+        grant_ids=[g for g in summary.grants.values() if g is not None],
+        masked=summary.masked,
+        filtered=summary.filtered,
+    )
+    store = DatasetStore(workspace.data_dir, workspace.sessions)
+    tables: dict[str, list[str]] = {}
+    for code in result.tables:
+        files = store.file_uris(entries[code])
+        if not files:
+            raise call.refuse(QueryError(f"entry {entries[code].code} holds no data yet"), "no_data")
+        tables[decision.policy.tables[code].internal_name] = files
+    enforced: exp.Expression = result.expression
+    if offset:
+        page = exp.Subquery(this=result.expression, alias=exp.TableAlias(this=exp.to_identifier("__page")))
+        enforced = exp.select("*").from_(page).offset(offset)
+    try:
+        stream = engine.run(
+            enforced.sql("duckdb"), tables, decision.variables, max_rows=cap, batch_rows=batch_rows
+        )
+        first = next(stream, None)
+    except QueryError as failure:
+        raise call.refuse(failure, "engine") from None
+    subjects = _SubjectIndex(workspace, subject_columns(stream.schema, result, summary.raw_subject_fields))
+    batches = itertools.chain([first] if first is not None else [], stream)
+    served = Served()
+    meta: dict[str, Any] = {"offset": offset, "next_offset": None, "policy": summary.as_json()}
+
+    def truncated() -> bool:
+        if stream.truncated and cap is not None:
+            meta["next_offset"] = offset + cap
+        return stream.truncated
+
+    job = ExportJob(stream.schema, _tapped(batches, subjects), bom=bom, meta=meta, truncated=truncated)
+    body = _serve(fmt, job, stream, served, subjects, call)
+    headers = policy_headers(summary)
+    if fmt.bounded:
+        head = next(body, b"")  # builds the whole answer: the cap and truncation are known now
+        body = itertools.chain([head], body)
+        headers["X-Pubdata-Truncated"] = str(stream.truncated).lower()
+        headers["X-Pubdata-Rows"] = str(stream.rows)
+    filename = f"query.{fmt.extension}"
+    if fmt.bulk:
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return QueryResponse(fmt, headers, body, served, filename)
+
+
+def _tapped(batches: Iterator[pa.RecordBatch], subjects: _SubjectIndex) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        subjects.add(batch)
+        yield batch
+
+
+def _serve(
+    fmt: ExportFormat,
+    job: ExportJob,
+    stream: QueryStream,
+    served: Served,
+    subjects: _SubjectIndex,
+    call: _Call,
+) -> Iterator[bytes]:
+    """The body; audits the call when it ends, however it ends."""
+    digest = hashlib.sha256()
+    served.outcome = "aborted"
+    try:
+        try:
+            for chunk in fmt.write(job):
+                if chunk:
+                    digest.update(chunk)
+                    yield chunk
+            served.outcome = "ok"
+        except (PubdataError, pa.ArrowException, duckdb.Error, OSError) as failure:
+            served.outcome, served.error = "failed", one_line(str(failure))
+            if fmt.bounded:
+                raise
+            trailer = fmt.failure(served.error)
+            digest.update(trailer)
+            yield trailer
+    finally:
+        stream.close()
+        subjects.close()
+        served.rows, served.truncated, served.result_hash = stream.rows, stream.truncated, digest.hexdigest()
+        extra = {"error": served.error} if served.error else {}
+        call.record(
+            served.outcome,
+            subjects.hashes,
+            rows=served.rows,
+            truncated=served.truncated,
+            result_hash=served.result_hash,
+            subjects_indexed=len(subjects.hashes),
+            **extra,
+        )
