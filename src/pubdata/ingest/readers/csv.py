@@ -98,7 +98,7 @@ class CsvSource:
         records = 0
         with Utf8Stream(self.path, info.encoding or "utf-8") as stream:
             try:
-                for batch in self._reader(stream, batch_rows, threads=True, invalid=[]):
+                for batch in self._reader(stream, batch_rows, threads=True, invalid=None):
                     yield info.header_row + 1 + records, batch
                     records += batch.num_rows
             except pa.ArrowInvalid:
@@ -118,13 +118,18 @@ class CsvSource:
                     )
 
     def _reader(
-        self, stream: Utf8Stream, batch_rows: int, *, threads: bool, invalid: list[Any]
+        self, stream: Utf8Stream, batch_rows: int, *, threads: bool, invalid: list[Any] | None
     ) -> pacsv.CSVStreamingReader:
-        """pyarrow's streaming parser over `stream`, every column a string, bad rows into `invalid`."""
+        """pyarrow's streaming parser over `stream`, every column a string, bad rows into `invalid`.
+
+        Without `invalid`, a bad row fails the parse as it is (the threaded pass: row numbers are
+        unknown there anyway).
+        """
         info = self.info
 
         def refuse(row: Any) -> str:
-            invalid.append(row)
+            if invalid is not None:
+                invalid.append(row)
             return "error"
 
         return pacsv.open_csv(
@@ -139,7 +144,7 @@ class CsvSource:
                 delimiter=info.delimiter,
                 newlines_in_values=True,
                 ignore_empty_lines=False,
-                invalid_row_handler=refuse,
+                invalid_row_handler=refuse if invalid is not None else None,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(info.columns, pa.string()),
