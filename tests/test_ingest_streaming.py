@@ -19,8 +19,9 @@ from pubdata.identifiers import make_id_number
 from pubdata.ingest.normalise import NULL_MARKERS, clean, clean_needed, clean_sql, column_bytes
 from pubdata.ingest.pipeline import ingest_file
 from pubdata.ingest.validators import VALIDATORS
+from pubdata.store.delta import ROW_GROUP_ROWS, DatasetStore
 from pubdata.workspace import Workspace
-from test_ingest_pipeline import BAD_ROWS, GOOD_ROWS, HEADER, TODAY, make_entry, read, write_csv
+from test_ingest_pipeline import BAD_ROWS, GOOD_ROWS, HEADER, TODAY, entry_of, make_entry, read, write_csv
 
 NOISY = st.text(st.sampled_from(list("ab1０９ＡｚX -—/无NUL\t\u3000\u00a0张(+)86")), max_size=8)
 VALUES = st.lists(st.one_of(NOISY, st.sampled_from(NULL_MARKERS), st.none()), min_size=1, max_size=30)
@@ -173,3 +174,18 @@ def test_today_is_kept_by_the_stream(workspace: Workspace, tmp_path: Path) -> No
     early = ingest_file(workspace, code, path, operator="clerk", today=dt.date(2024, 5, 1), policy="flag")
     later = ingest_file(workspace, code, path, operator="clerk", today=dt.date(2024, 7, 1), policy="flag")
     assert early.quality["rows_flagged"] == 1 and later.quality["rows_flagged"] == 0
+
+
+def test_stored_files_are_compressed_in_bounded_row_groups(workspace: Workspace, tmp_path: Path) -> None:
+    good = [
+        f"{make_id_number('330106', '19900101', i % 900)},人,13800138000,330106,2022-01-01,1,1,是,"
+        for i in range(3000)
+    ]
+    code = make_entry(workspace)
+    ingest_file(workspace, code, write_csv(tmp_path / "c.csv", good), operator="clerk", today=TODAY)
+    files = DatasetStore(workspace.data_dir, workspace.sessions).file_uris(entry_of(workspace, code))
+    assert files
+    for uri in files:
+        metadata = pq.ParquetFile(uri.removeprefix("file://")).metadata
+        assert all(metadata.row_group(g).num_rows <= ROW_GROUP_ROWS for g in range(metadata.num_row_groups))
+        assert metadata.row_group(0).column(0).compression == "SNAPPY"
