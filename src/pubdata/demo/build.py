@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pubdata.audit import write_checkpoint
 from pubdata.catalog.service import create_entry, publish_entry, register_organisation
 from pubdata.db.models import utcnow
 from pubdata.demo.generate import DemoFile, write_files
@@ -125,6 +126,9 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
     sharing = _share(workspace)
     step("登记使用应用和共享授权")
     _write_accounts(home / ACCOUNTS_FILE, _create_users(workspace), sharing)
+    with workspace.sessions() as session, session.begin():
+        # Sign the chain's end so that `pubdata audit verify` on a fresh demo has nothing unsigned.
+        write_checkpoint(session, workspace.home)
     return DemoSummary(
         home=home,
         entries=len(ENTRIES),
