@@ -4,6 +4,10 @@ Several statements in one request would let a harmless-looking query carry a sec
 check that only looked at the first, so anything but a single statement is refused. Comments are
 dropped so that nothing the user wrote travels into the generated SQL outside the parsed tree.
 
+Nesting is bounded: sqlglot parses and prints recursively, so a few dozen nested parentheses would
+otherwise end in a `RecursionError` (a 500, not an answer), and a 50 000-term ``1+1+…`` chain would
+cost every later rule seconds of work before the engine refused it for its own depth limit.
+
 Example:
     >>> parse_single_query("SELECT name FROM persons -- hello").sql()
     'SELECT name FROM persons'
@@ -21,6 +25,9 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from pubdata.gateway.policy_types import PolicyViolation
 
+#: Deepest expression tree accepted; real queries stay far below it, DuckDB stops at 1000.
+MAX_DEPTH = 250
+
 
 def parse_single_query(sql: str, dialect: str = "duckdb") -> exp.Expression:
     try:
@@ -29,14 +36,29 @@ def parse_single_query(sql: str, dialect: str = "duckdb") -> exp.Expression:
         ]
     except (ParseError, TokenError) as error:
         raise PolicyViolation(f"the query could not be parsed: {_first_line(error)}") from None
+    except RecursionError:
+        raise PolicyViolation("the query is nested too deeply to be checked") from None
     if len(statements) != 1:
         raise PolicyViolation(f"exactly one statement is allowed, found {len(statements)}")
     statement = statements[0]
     if not isinstance(statement, exp.Expression):
         raise PolicyViolation("only queries are allowed")
+    if _depth_exceeds(statement, MAX_DEPTH):
+        raise PolicyViolation(f"the query is nested too deeply (more than {MAX_DEPTH} levels)")
     for node in statement.walk():
         node.comments = None
     return statement
+
+
+def _depth_exceeds(root: exp.Expression, limit: int) -> bool:
+    """Iterative, so that measuring a deep tree cannot overflow the stack itself."""
+    pending = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in node.iter_expressions())
+    return False
 
 
 def _first_line(error: Exception) -> str:
