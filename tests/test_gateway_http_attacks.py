@@ -11,6 +11,7 @@ actually reaches, with the statuses and bodies it actually gets.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -330,6 +331,25 @@ def test_oracles_and_escapes_are_answered_from_the_policy_view_only(
         assert answer.status_code == 200, (sql, answer.text)
         assert check(answer.json()["rows"], oracle), (sql, answer.text[:300])
         assert_no_leak(answer.text, oracle)
+    assert_healthy(client, token, oracle)
+
+
+def test_a_10_mb_sql_body_is_a_short_422(client: TestClient, token: str, oracle: Oracle) -> None:
+    huge = "SELECT 1 " + " " * 10_000_000
+    answer = client.post(
+        "/api/v1/query",
+        content=json.dumps({"sql": huge, "purpose": PARK_PURPOSE, "application": PARK_APP}),
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+    assert len(answer.content) < 1_000, "the rejected body was echoed back"
+    assert answer.json()["detail"][0]["loc"] == ["body", "sql"]
+    # A malformed body of the same size, and one missing every field, are short 4xx too.
+    for content in (b"{" * 10_000_000, json.dumps({"sql": huge}).encode()):
+        malformed = client.post(
+            "/api/v1/query", content=content, headers={**bearer(token), "Content-Type": "application/json"}
+        )
+        assert malformed.status_code in (400, 422) and len(malformed.content) < 1_000
     assert_healthy(client, token, oracle)
 
 

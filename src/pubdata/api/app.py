@@ -7,6 +7,8 @@ client can tell "no such entry" from "refused by a rule" without parsing message
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import pubdata
@@ -46,6 +48,24 @@ async def _pubdata_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Longest rejected value a 422 answer repeats back; longer ones (and whole bodies) are left out.
+ECHO_LIMIT = 100
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's validation body, without echoing large inputs: a 10 MB ``sql`` sent back whole
+    would turn every oversized request into a 10 MB answer."""
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        kept = {k: v for k, v in error.items() if k != "input"}
+        value = error.get("input")
+        if isinstance(value, str | int | float | bool) and len(str(value)) <= ECHO_LIMIT:
+            kept["input"] = value
+        errors.append(kept)
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
 def create_app(workspace: Workspace) -> FastAPI:
     app = FastAPI(
         lifespan=query.lifespan,
@@ -58,6 +78,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     )
     app.state.workspace = workspace
     app.add_exception_handler(PubdataError, _pubdata_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for router in ROUTERS:
         app.include_router(router)
     return app
