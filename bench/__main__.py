@@ -8,15 +8,15 @@ import json
 import sys
 from pathlib import Path
 
-from bench import ingest
+from bench import export, ingest, query
 
-BENCHMARKS = {"ingest": ingest.run}
+BENCHMARKS = {"ingest": ingest.run, "query": query.run, "export": export.run}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("ids", nargs="*", default=list(BENCHMARKS), help=f"any of {', '.join(BENCHMARKS)}")
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1 M and 10 M rows for ingest")
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = rows of the README's table")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pubdata-bench"))
     args = parser.parse_args(argv)
