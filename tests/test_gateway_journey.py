@@ -146,6 +146,29 @@ def test_the_same_token_is_refused_the_not_shared_entry_with_a_reason(journey: J
     }
 
 
+@pytest.mark.req("REQ-5")
+def test_the_real_server_stays_healthy_under_hostile_input(server: Server, home: Path) -> None:
+    """The provider's token this time, so that the consumer's calls stay the ones audited below."""
+    headers = bearer(demo_users(home)["zj_gat"]["token"])
+    base = {"purpose": "人口信息核验", "application": "gat_population_service"}
+    normal = {**base, "sql": "SELECT count(*) FROM gat_population"}
+    hostile = [
+        ({**base, "sql": "SELECT 1 " + " " * 10_000_000}, 422),
+        ({**base, "sql": "SELECT " + "(" * 5000 + "1" + ")" * 5000}, 400),
+        ({**base, "sql": "SELECT * FROM read_csv('/etc/passwd')"}, 400),
+        ({**base, "sql": "SELECT 1; DROP TABLE gat_population"}, 400),
+        ({**base, "sql": "SELECT * FROM wjw_outpatient_visits"}, 403),
+    ]
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        expected = client.post("/api/v1/query", json=normal).json()["rows"]
+        for body, status in hostile:
+            answer = client.post("/api/v1/query", json=body)
+            assert answer.status_code == status and len(answer.content) < 1_000, answer.text[:300]
+            assert client.get("/healthz").status_code == 200
+            assert client.post("/api/v1/query", json=normal).json()["rows"] == expected
+    assert server.alive()
+
+
 def _events(home: Path) -> list[dict[str, Any]]:
     listed = pubdata_cli("audit", "list", "--json", home=home)
     assert listed.returncode == 0, listed.stderr
