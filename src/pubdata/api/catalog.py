@@ -1,16 +1,23 @@
-"""Catalogue routes: thin, typed, no rules of their own (the service and `reads` hold those)."""
+"""Catalogue routes: thin, typed, no rules of their own (the service and `reads` hold those).
+
+These routes are public metadata, so a draft entry — the provider's work in progress — is neither
+listed nor served; the CLI, run by the workspace's operator, shows drafts.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from pubdata.api import reads
 from pubdata.api.deps import SessionDep, WorkspaceDep
 from pubdata.api.schemas import EntryDetail, EntryPage, ErrorOut, OrganisationOut, QualityOut, VersionOut
+from pubdata.catalog import service
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
 from pubdata.catalog.service import EntryQuery
+from pubdata.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["catalogue"])
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorOut, "description": "Unknown entry."}}
@@ -47,20 +54,29 @@ def list_entries(
         overdue=overdue,
         offset=offset,
         limit=limit,
+        include_drafts=False,
     )
     return reads.search(workspace, session, query)
 
 
+def _public(session: Session, code: str) -> str:
+    """The code of a published or retired entry; a draft answers like an unknown code."""
+    entry = service.get_entry(session, code)
+    if entry.state is EntryState.DRAFT:
+        raise NotFound(f"no catalogue entry {code!r}")
+    return code
+
+
 @router.get("/entries/{code}", response_model=EntryDetail, responses=_NOT_FOUND, summary="One entry")
 def get_entry(code: CodePath, workspace: WorkspaceDep, session: SessionDep) -> EntryDetail:
-    return reads.entry_detail(workspace, session, code)
+    return reads.entry_detail(workspace, session, _public(session, code))
 
 
 @router.get(
     "/entries/{code}/versions", response_model=list[VersionOut], responses=_NOT_FOUND, summary="Versions"
 )
 def get_versions(code: CodePath, workspace: WorkspaceDep, session: SessionDep) -> list[VersionOut]:
-    return reads.entry_versions(workspace, session, code)
+    return reads.entry_versions(workspace, session, _public(session, code))
 
 
 @router.get(
@@ -75,7 +91,7 @@ def get_quality(
     workspace: WorkspaceDep,
     session: SessionDep,
 ) -> QualityOut:
-    return reads.version_quality(workspace, session, code, version)
+    return reads.version_quality(workspace, session, _public(session, code), version)
 
 
 @router.get("/organisations", response_model=list[OrganisationOut], summary="Data holders and consumers")

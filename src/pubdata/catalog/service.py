@@ -293,6 +293,8 @@ class EntryQuery:
     overdue: bool | None = None
     offset: int = 0
     limit: int = 50
+    #: Drafts are the provider's work in progress; public listings leave them out.
+    include_drafts: bool = True
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:
@@ -371,6 +373,8 @@ def _conditions(query: EntryQuery, now: dt.datetime, grace_days: int) -> list[Co
         found.append(_region_clause(query.region))
     if query.state is not None:
         found.append(CatalogEntry.state == query.state)
+    if not query.include_drafts:
+        found.append(CatalogEntry.state != EntryState.DRAFT)
     if query.overdue is not None:
         late = _overdue_clause(now, grace_days)
         found.append(late if query.overdue else ~late)
