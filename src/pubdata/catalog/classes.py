@@ -7,31 +7,12 @@ accepts either label.
 from __future__ import annotations
 
 import datetime as dt
-from enum import IntEnum, StrEnum
+from enum import IntEnum
+
+from pubdata.vocabulary import Labelled
 
 
-class _Labelled(StrEnum):
-    """A stored value with its Chinese label; `parse` accepts the value or any label."""
-
-    label: str
-
-    def __new__(cls, value: str, *labels: str) -> _Labelled:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = labels[0] if labels else value
-        member._aliases = labels  # type: ignore[attr-defined]
-        return member
-
-    @classmethod
-    def parse(cls, text: str) -> _Labelled:
-        text = text.strip()
-        for member in cls:
-            if text == member.value or text in member._aliases:  # type: ignore[attr-defined]
-                return member
-        raise ValueError(f"{text!r} is not one of {', '.join(m.value for m in cls)}")
-
-
-class ShareClass(_Labelled):
+class ShareClass(Labelled):
     """REQ-14."""
 
     UNCONDITIONAL = "unconditional", "无条件共享", "无条件"
@@ -39,7 +20,7 @@ class ShareClass(_Labelled):
     NOT_SHARED = "not_shared", "不予共享", "不共享"
 
 
-class OpenClass(_Labelled):
+class OpenClass(Labelled):
     """REQ-19."""
 
     UNCONDITIONAL = "unconditional", "无条件开放", "无条件"
@@ -47,7 +28,7 @@ class OpenClass(_Labelled):
     PROHIBITED = "prohibited", "禁止开放", "不予开放"
 
 
-class NationalLevel(_Labelled):
+class NationalLevel(Labelled):
     """REQ-31: the national grading (GB/T 43697-2024)."""
 
     GENERAL = "general", "一般数据"
@@ -73,13 +54,13 @@ class Level(IntEnum):
         return cls(int(raw))
 
 
-class EntryState(_Labelled):
+class EntryState(Labelled):
     DRAFT = "draft", "草稿"
     PUBLISHED = "published", "已发布"
     RETIRED = "retired", "已下线"
 
 
-class OrgType(_Labelled):
+class OrgType(Labelled):
     """REQ-2: the four kinds of public data holders, plus non-holders that only consume."""
 
     STATE_ORGAN = "state_organ", "国家机关"
@@ -88,7 +69,7 @@ class OrgType(_Labelled):
     NATIONAL_AGENCY_BRANCH = "national_agency_branch", "国家有关部门派驻机构"
 
 
-class PiiKind(_Labelled):
+class PiiKind(Labelled):
     NONE = "none", "无"
     ID_NUMBER = "id_number", "身份证号"
     MOBILE = "mobile", "手机号"
@@ -102,7 +83,7 @@ class PiiKind(_Labelled):
     BIRTH_DATE = "birth_date", "出生日期"
 
 
-class UpdateCycle(_Labelled):
+class UpdateCycle(Labelled):
     """REQ-11: how often an entry's data must be refreshed."""
 
     REALTIME = "realtime", "实时"
@@ -119,19 +100,19 @@ class UpdateCycle(_Labelled):
         return dt.timedelta(days=days[self.value]) if self.value in days else None
 
 
-class WriteMode(_Labelled):
+class WriteMode(Labelled):
     APPEND = "append", "追加"
     UPSERT = "upsert", "更新插入"
     REPLACE = "replace", "全量替换"
 
 
-class BadRowPolicy(_Labelled):
+class BadRowPolicy(Labelled):
     REJECT = "reject", "整批拒收"
     QUARANTINE = "quarantine", "隔离坏行"
     FLAG = "flag", "标记接收"
 
 
-class FieldType(_Labelled):
+class FieldType(Labelled):
     STRING = "string", "字符串"
     INTEGER = "integer", "整数"
     DECIMAL = "decimal", "小数"

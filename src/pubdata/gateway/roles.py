@@ -16,37 +16,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-from pubdata.errors import InputError, PubdataError
+from pubdata.errors import PubdataError
+from pubdata.vocabulary import Labelled
 
 if TYPE_CHECKING:  # the models import this module for `Role`
     from pubdata.db.models import Organisation, User
 
 
-class _Labelled(StrEnum):
-    """A stored value with its Chinese label; `parse` accepts the value or the label."""
-
-    label: str
-
-    def __new__(cls, value: str, label: str) -> _Labelled:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
-
-    @classmethod
-    def parse(cls, text: str) -> Self:
-        wanted = text.strip()
-        for member in cls:
-            if wanted in (member.value, member.label):
-                return member
-        choices = ", ".join(f"{m.value} ({m.label})" for m in cls)
-        raise InputError(f"{text!r} is not one of {choices}")
-
-
-class Role(_Labelled):
+class Role(Labelled):
     """REQ-4: who a person is on the platform. A person may hold several roles."""
 
     COMPETENT_DEPARTMENT = "competent_department", "公共数据主管部门"
@@ -58,7 +37,7 @@ class Role(_Labelled):
     PLATFORM_ADMIN = "platform_admin", "平台管理员"
 
 
-class Scope(_Labelled):
+class Scope(Labelled):
     """What an API token may be used for; the gateway checks the scope before the roles."""
 
     QUERY = "query", "查询"
