@@ -6,6 +6,10 @@ client can tell "no such entry" from "refused by a rule" without parsing message
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -66,9 +70,23 @@ async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The routers' start-up, then `gc.freeze`: the objects alive by now (modules, the engine,
+    sqlglot's dialect tables) live as long as the app, and the cyclic collector walking them again
+    on every full collection made a tenth of query rewrites ten times slower (p99 ~105 ms vs ~11 ms).
+    """
+    async with query.lifespan(app):
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+
+
 def create_app(workspace: Workspace) -> FastAPI:
     app = FastAPI(
-        lifespan=query.lifespan,
+        lifespan=lifespan,
         title="pubdata",
         version=pubdata.__version__,
         description=(
