@@ -31,28 +31,36 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
-from sqlglot import exp
 
 from pubdata.audit import record_refusal as _record_refusal
 from pubdata.catalog.classes import EntryState, NationalLevel, OrgType, ShareClass
-from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, SecurityAssessment
-from pubdata.errors import RuleViolation
+from pubdata.db.models import Application, CatalogEntry, Grant, SecurityAssessment
+from pubdata.gateway.access_rules import AccessDenied, AccessRule
 from pubdata.gateway.assessments import assess_level, find_covering, holds_person_data
-from pubdata.gateway.deid import build_deid, default_deid, pseudonym_variables
-from pubdata.gateway.grants import RAW, aware, grant_state, parse_row_predicate
+from pubdata.gateway.compile_policy import compile_table_policy
+from pubdata.gateway.grants import aware, grant_state
 from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
 from pubdata.gateway.roles import Principal, Role
-from pubdata.keys import derive_key, workspace_key
+from pubdata.keys import workspace_key
 from pubdata.settings import Settings
+
+__all__ = [
+    "AccessDecision",
+    "AccessDenied",
+    "AccessRule",
+    "VisibleEntry",
+    "compile_table_policy",
+    "decide",
+    "purpose_matches",
+    "visible_entries",
+]
 
 #: Organisations that count as government for unconditional sharing: the four holder types (REQ-2).
 GOVERNMENT_TYPES = frozenset(OrgType)
@@ -60,36 +68,6 @@ GOVERNMENT_TYPES = frozenset(OrgType)
 QUERY_ROLES = (Role.CONSUMER, Role.PROVIDER)
 SENSITIVE_NATIONAL = (NationalLevel.CORE, NationalLevel.IMPORTANT)
 _GRANT_CODE = re.compile(r"grant:(\d+)", re.IGNORECASE)
-
-
-class AccessRule(StrEnum):
-    """Why access was given or refused; stored in audit events so reports can select by rule."""
-
-    OWN_DATA = "own_data"
-    UNCONDITIONAL = "unconditional"
-    GRANT = "grant"
-    UNKNOWN_ENTRY = "unknown_entry"
-    NOT_PUBLISHED = "not_published"
-    CLASSIFIED = "classified"
-    NO_ORGANISATION = "no_organisation"
-    ROLE = "role"
-    APPLICATION = "application"
-    PURPOSE_MISSING = "purpose_missing"
-    NOT_SHARED = "not_shared"
-    NATIONAL_LEVEL = "national_level"
-    NO_GRANT = "no_grant"
-    GRANT_NOT_ACTIVE = "grant_not_active"
-    OUTSIDE_PURPOSE = "outside_purpose"
-    ASSESSMENT = "assessment"
-
-
-class AccessDenied(RuleViolation):
-    """A request no rule allows: `entry` and `rule` say which and why, so a person can act on it."""
-
-    def __init__(self, message: str, rule: AccessRule, req: str | None = None, entry: str | None = None):
-        super().__init__(message, req)
-        self.rule = rule
-        self.entry = entry
 
 
 @dataclass(frozen=True)
@@ -105,85 +83,6 @@ class AccessDecision:
     reasons: Mapping[str, str]
     #: The assessment that covered a combination of person-level entries (REQ-26), if one was needed.
     assessment: SecurityAssessment | None = None
-
-
-# --- compilation -------------------------------------------------------------------------------
-
-
-def _column(name: str) -> exp.Column:
-    return exp.column(exp.to_identifier(name, quoted=True))
-
-
-def _fingerprint(columns: Mapping[str, exp.Expression], row_filter: exp.Expression | None) -> int:
-    """A stable version for policies without a grant: it changes exactly when what they show does."""
-    text = "\n".join(f"{n}={e.sql('duckdb')}" for n, e in columns.items())
-    text += "\nWHERE " + (row_filter.sql("duckdb") if row_filter is not None else "")
-    return zlib.crc32(text.encode("utf-8")) & 0x7FFFFFFF
-
-
-def compile_table_policy(
-    entry: CatalogEntry,
-    grant: Grant | None,
-    principal_org: Organisation | None,
-    master_key: bytes,
-    now: dt.datetime,
-    *,
-    slot: str | None = None,
-) -> tuple[TablePolicy, dict[str, bytes]]:
-    """The policy of `entry` for `principal_org` under `grant` (None: unconditional defaults), and
-    the pseudonym variables it needs. Checks nothing about *whether* access is allowed (`decide`
-    does), only that a given grant belongs to this entry and organisation and is active at `now`."""
-    if principal_org is not None and principal_org.id == entry.provider_id:
-        raw = {f.name: _column(f.name) for f in entry.fields}
-        return TablePolicy.build(entry.code, raw, version=_fingerprint(raw, None)), {}
-    if grant is not None and (
-        grant.entry_id != entry.id
-        or principal_org is None
-        or grant.organisation_id != principal_org.id
-        or grant_state(grant, now) != "active"
-    ):
-        raise AccessDenied(f"grant {grant.id} does not allow this access now", AccessRule.GRANT_NOT_ACTIVE)
-    slot = slot or (f"g{grant.id}" if grant is not None else "default")
-    visible = [f for f in entry.fields if grant is None or f.name in grant.fields]
-    choices: Mapping[str, Any] = grant.deid if grant is not None else {}
-    columns: dict[str, exp.Expression] = {}
-    pseudonyms = False
-    for f in visible:
-        chosen = choices.get(f.name)
-        name = chosen["function"] if chosen else default_deid(f.level, f.pii_kind)
-        params = dict(chosen["params"]) if chosen else {}
-        if name is None or name == RAW:
-            columns[f.name] = _column(f.name)
-            continue
-        if name == "pseudonym":
-            params["slot"], pseudonyms = slot, True
-        columns[f.name] = build_deid(name, _column(f.name), **params)
-    row_filter = _row_filter(entry, grant)
-    variables: dict[str, bytes] = {}
-    if pseudonyms and grant is not None:
-        variables = pseudonym_variables(slot, derive_key(master_key, f"grant:{grant.id}"))
-    version = grant.policy_version if grant is not None else _fingerprint(columns, row_filter)
-    return TablePolicy.build(entry.code, columns, row_filter=row_filter, version=version), variables
-
-
-def _row_filter(entry: CatalogEntry, grant: Grant | None) -> exp.Expression | None:
-    """The grant's region (``LEFT(CAST(field AS VARCHAR), n) = prefix``, portable) AND its predicate."""
-    if grant is None:
-        return None
-    parts: list[exp.Expression] = []
-    if grant.region_prefix and grant.region_field:
-        as_text = exp.cast(_column(grant.region_field), exp.DataType.build("VARCHAR"))
-        left = exp.Left(this=as_text, expression=exp.Literal.number(len(grant.region_prefix)))
-        parts.append(exp.EQ(this=left, expression=exp.Literal.string(grant.region_prefix)))
-    if grant.row_predicate:
-        # Parsed and checked again: the stored text is data, and the entry's fields may have changed.
-        parts.append(parse_row_predicate(grant.row_predicate, {f.name for f in entry.fields}))
-    if not parts:
-        return None
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = exp.And(this=exp.Paren(this=combined), expression=exp.Paren(this=part))
-    return combined
 
 
 # --- decisions ---------------------------------------------------------------------------------
