@@ -19,7 +19,7 @@ from python_calamine import CalamineWorkbook
 
 from pubdata.errors import InputError
 from pubdata.gateway.engine import QueryError
-from pubdata.gateway.export import FORMATS, UTF8_BOM, ExportFormat, ExportJob, get_format
+from pubdata.gateway.export import FORMATS, UTF8_BOM, ExportFormat, ExportJob, _concatenated, get_format
 
 ROWS = pa.table(
     {
@@ -156,3 +156,23 @@ def test_json_formats_round_trip_any_text_and_integers(values: list[tuple[str | 
     assert parsed[1:] == [
         ["" if r["名称"] is None else r["名称"], "" if r["n"] is None else str(r["n"])] for r in expected
     ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(_text, max_size=30),
+    cut=st.integers(0, 30),
+    kind=st.sampled_from([pa.string(), pa.large_string(), pa.string_view()]),
+)
+def test_jsonl_bytes_are_the_rows_back_to_back_whatever_the_arrow_layout(
+    values: list[str], cut: int, kind: pa.DataType
+) -> None:
+    """The JSON-lines writer slices Arrow buffers by offsets: sliced and chunked arrays of every
+    string layout must give exactly the values, in order, nothing before or after them."""
+    whole = pa.array(["x", *values, "y"], kind).slice(1, len(values))
+    chunked = pa.chunked_array([whole.slice(0, cut), whole.slice(cut)], kind)
+    assert _concatenated(chunked) == "".join(values).encode("utf-8")
+    table = pa.table({"v": pa.array(values, pa.string())})
+    batches = [b.slice(1) for b in pa.table({"v": ["skipped", *values]}).to_batches()]
+    lines = b"".join(FORMATS["jsonl"].write(ExportJob(table.schema, batches))).decode().split("\n")
+    assert [json.loads(line)["v"] for line in lines[:-1]] == values and lines[-1] == ""

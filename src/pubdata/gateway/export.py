@@ -176,9 +176,32 @@ def _joined(strings: pa.ChunkedArray, separator: str) -> bytes:
     return str(joined).encode("utf-8")
 
 
-def json_rows(cursor: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, *, objects: bool) -> pa.ChunkedArray:
-    """One JSON text per row: objects keyed by column name, or arrays in column order."""
+def _concatenated(strings: pa.ChunkedArray) -> bytes:
+    """The values back to back, sliced straight out of Arrow's data buffers.
+
+    Going through Python strings (``binary_join(...).as_py().encode()``) decoded and re-encoded
+    every byte and took longer than DuckDB's formatting itself: 0.6 s of 1.1 s per 1 M rows.
+    """
+    parts: list[bytes] = []
+    for chunk in strings.chunks:
+        if chunk.type not in (pa.string(), pa.large_string()):
+            chunk = chunk.cast(pa.large_string())
+        _, offsets, data = chunk.buffers()
+        if len(chunk) == 0 or offsets is None or data is None:
+            continue
+        bounds = memoryview(offsets).cast("i" if chunk.type == pa.string() else "q")
+        start, end = bounds[chunk.offset], bounds[chunk.offset + len(chunk)]
+        parts.append(data[start:end].to_pybytes())
+    return b"".join(parts)
+
+
+def json_rows(
+    cursor: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, *, objects: bool, end: str = ""
+) -> pa.ChunkedArray:
+    """One JSON text per row, followed by `end`: objects keyed by column name, or arrays in column
+    order."""
     columns = [exp.column(f"c{i}") for i in range(batch.num_columns)]
+    row: exp.Expression
     if objects:
         args: list[exp.Expression] = []
         for name, column in zip(batch.schema.names, columns, strict=True):
@@ -186,6 +209,8 @@ def json_rows(cursor: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, *, objec
         row = exp.Anonymous(this="json_object", expressions=args)
     else:
         row = exp.Anonymous(this="json_array", expressions=columns)
+    if end:
+        row = exp.DPipe(this=row, expression=exp.Literal.string(end), safe=True)
     cursor.register("batch", _positional(batch))
     try:
         query = exp.select(row.as_("j")).from_("batch").sql("duckdb")
@@ -212,8 +237,7 @@ def write_jsonl(job: ExportJob) -> Iterator[bytes]:
     cursor = formatting_cursor()
     try:
         for batch in job.batches:
-            rows = json_rows(cursor, batch, objects=True)
-            yield _joined(rows, "\n") + b"\n" if len(rows) else b""
+            yield _concatenated(json_rows(cursor, batch, objects=True, end="\n"))
     finally:
         cursor.close()
 
