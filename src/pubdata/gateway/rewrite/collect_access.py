@@ -20,6 +20,8 @@ from collections.abc import Iterator
 
 from sqlglot import exp
 
+from pubdata.gateway.policy_types import RESERVED_PREFIX
+from pubdata.gateway.rewrite.mask_late import LATE_OF
 from pubdata.gateway.rewrite.replace_tables import POLICY
 
 
@@ -35,7 +37,12 @@ def policy_subqueries(expression: exp.Expression) -> list[exp.Subquery]:
 def columns_used(expression: exp.Expression) -> dict[str, tuple[str, ...]]:
     """Visible columns read per entry code, each tuple in the policy's column order."""
     subqueries = policy_subqueries(expression)
-    visible = {s.meta[POLICY]: [c.alias_or_name for c in s.this.expressions] for s in subqueries}
+    visible = {
+        s.meta[POLICY]: [
+            c.alias_or_name for c in s.this.expressions if not c.alias_or_name.startswith(RESERVED_PREFIX)
+        ]
+        for s in subqueries
+    }
     aliases: dict[str, set[str]] = {code: set() for code in visible}
     for s in subqueries:
         aliases[s.meta[POLICY]].add(s.alias_or_name.lower())
@@ -52,7 +59,7 @@ def columns_used(expression: exp.Expression) -> dict[str, tuple[str, ...]]:
 
     for node in user_nodes(expression):
         if isinstance(node, exp.Column):
-            name = "*" if isinstance(node.this, exp.Star) else node.name.lower()
+            name = "*" if isinstance(node.this, exp.Star) else node.meta.get(LATE_OF, node.name).lower()
             note(node.table.lower(), name)
         elif isinstance(node, exp.Star) and not isinstance(node.parent, (exp.Column, exp.Count)):
             note("", "*")
