@@ -383,14 +383,12 @@ def run_query(
         if not files:
             raise call.refuse(QueryError(f"entry {entries[code].code} holds no data yet"), "no_data")
         tables[decision.policy.tables[code].internal_name] = files
-    enforced: exp.Expression = result.expression
+    enforced = result.sql
     if offset:
         page = exp.Subquery(this=result.expression, alias=exp.TableAlias(this=exp.to_identifier("__page")))
-        enforced = exp.select("*").from_(page).offset(offset)
+        enforced = exp.select("*").from_(page).offset(offset).sql("duckdb")
     try:
-        stream = engine.run(
-            enforced.sql("duckdb"), tables, decision.variables, max_rows=cap, batch_rows=batch_rows
-        )
+        stream = engine.run(enforced, tables, decision.variables, max_rows=cap, batch_rows=batch_rows)
         first = next(stream, None)
     except QueryError as failure:
         raise call.refuse(failure, "engine") from None

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
@@ -76,16 +77,29 @@ class RewriteResult:
     expression: exp.Expression
     #: The enforced query in DuckDB SQL.
     sql: str
-    #: The enforced query in Spark SQL, or ``None`` when it cannot run there (see `spark_unsupported`).
-    spark_sql: str | None
-    #: Why `spark_sql` is missing: the functions or constructs Spark would get wrong.
-    spark_unsupported: str | None
     #: Entry codes read (lower case, sorted).
     tables: tuple[str, ...]
     #: Visible columns read per entry code (over-approximated; see `collect_access`).
     columns: Mapping[str, tuple[str, ...]]
     #: Policy version per entry code read.
     policy_versions: Mapping[str, int]
+
+    @property
+    def spark_sql(self) -> str | None:
+        """The enforced query in Spark SQL, or ``None`` when it cannot run there (see
+        `spark_unsupported`)."""
+        return self._spark[0]
+
+    @property
+    def spark_unsupported(self) -> str | None:
+        """Why `spark_sql` is missing: the functions or constructs Spark would get wrong."""
+        return self._spark[1]
+
+    @cached_property
+    def _spark(self) -> tuple[str | None, str | None]:
+        """Generated on first use: it was half the time of a rewrite, and DuckDB requests never
+        read it."""
+        return _spark(self.expression)
 
     def pretty(self, dialect: str = "duckdb") -> str:
         return self.expression.sql(dialect=dialect, pretty=True)
@@ -100,12 +114,9 @@ def rewrite(
     for rule in rules:
         expression = rule(expression, context)
     tables = tuple(sorted({s.meta[POLICY] for s in policy_subqueries(expression)}))
-    spark_sql, spark_unsupported = _spark(expression)
     return RewriteResult(
         expression=expression,
         sql=expression.sql(dialect="duckdb"),
-        spark_sql=spark_sql,
-        spark_unsupported=spark_unsupported,
         tables=tables,
         columns=columns_used(expression),
         policy_versions={code: policy.tables[code].version for code in tables},
