@@ -1,0 +1,1 @@
+"""The sharing workflow: requests, decisions, objections and their working-day deadlines."""
