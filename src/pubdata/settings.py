@@ -7,6 +7,7 @@ dataclasses so that mypy checks every use and a typo in the file is an error, no
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -43,6 +44,26 @@ class LevelRule:
 
     pii_kind: str
     level: int
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """How to reach the mail server for notifications (REQ-16, REQ-28).
+
+    The password is never in the settings file, a row or a log: only the name of the environment
+    variable that holds it is.
+    """
+
+    host: str
+    port: int = 25
+    sender: str = ""
+    starttls: bool = True
+    username: str = ""
+    password_env: str = "PUBDATA_SMTP_PASSWORD"  # noqa: S105 - a variable name
+    timeout_seconds: float = 10.0
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,32 @@ class Settings:
     quality_examples_per_column: int = 20
     #: REQ-11: grace period before an entry past its update cycle is flagged overdue, days.
     overdue_grace_days: int = 0
+    #: REQ-16, REQ-28: the SMTP server notifications are mailed through; empty: in-app inbox only.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_sender: str = ""
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    #: The environment variable holding the SMTP password (the file never holds it).
+    smtp_password_env: str = "PUBDATA_SMTP_PASSWORD"  # noqa: S105 - a variable name
+    smtp_timeout_seconds: int = 10
+    #: How many times a notification e-mail is tried before it is marked failed.
+    mail_max_attempts: int = 5
+
+    @property
+    def smtp(self) -> Smtp | None:
+        """The mail server, or None when e-mail is not configured."""
+        if not self.smtp_host:
+            return None
+        return Smtp(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_sender,
+            starttls=self.smtp_starttls,
+            username=self.smtp_username,
+            password_env=self.smtp_password_env,
+            timeout_seconds=float(self.smtp_timeout_seconds),
+        )
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -338,3 +338,52 @@ class AuditSubject(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_hash: Mapped[str] = mapped_column(String(64), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"), index=True)
+
+
+class Notification(Base):
+    """One message in a user's in-app inbox; written in the transaction of the change it reports."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: What happened, as a dotted name (e.g. ``request.decided``), so inboxes can be filtered.
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: Where in the portal the user acts on it (a relative URL), if anywhere.
+    link: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class MailRecipient(Base):
+    """Where a user wants notifications by e-mail; kept apart from `User` so that mail stays opt-in."""
+
+    __tablename__ = "mail_recipients"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OutboundMail(Base):
+    """An e-mail waiting to be sent, queued with the change so that a failed send never undoes it.
+
+    Sending happens after the commit and again on each ``pubdata tick`` until it succeeds or runs out
+    of attempts; ``last_error`` shows why it has not gone out. No credential is ever stored here.
+    """
+
+    __tablename__ = "outbound_mail"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="SET NULL"), index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: ``pending`` (to send), ``sent`` or ``failed`` (attempts exhausted).
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()

@@ -1,0 +1,56 @@
+"""Sending one notification e-mail through SMTP.
+
+Kept apart from the inbox so that the only code touching the network and the password is here. A
+failure is raised as `MailError` whose text never contains the password, because callers store it
+in ``outbound_mail.last_error`` and log it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from pubdata.errors import PubdataError
+from pubdata.settings import Smtp
+
+
+class MailError(PubdataError):
+    """The mail server could not be reached or refused the message; the text says why."""
+
+
+def build_message(smtp: Smtp, recipient: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text UTF-8 message; headers are RFC 2047 encoded so that Chinese survives any relay."""
+    message = EmailMessage()
+    message["From"] = smtp.sender or f"pubdata@{smtp.host}"
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    message["Message-ID"] = make_msgid(domain=smtp.host or None)
+    message.set_content(body, charset="utf-8")
+    return message
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def send_message(smtp: Smtp, message: EmailMessage) -> None:
+    """Deliver `message` to the server, within `smtp.timeout_seconds` per network operation."""
+    password = smtp.password()
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as server:
+            if smtp.starttls:
+                server.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                if password is None:
+                    raise MailError(f"SMTP login {smtp.username!r} needs ${smtp.password_env} to be set")
+                server.login(smtp.username, password)
+            server.send_message(message)
+    except MailError:
+        raise
+    except (smtplib.SMTPException, OSError) as exc:
+        reason = _redact(f"{type(exc).__name__}: {exc}", password)
+        raise MailError(f"SMTP {smtp.host}:{smtp.port}: {reason}") from None
