@@ -11,12 +11,12 @@ from email.header import decode_header, make_header
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pubdata.db.models import MailRecipient, Notification, OutboundMail, User
 from pubdata.settings import Settings
@@ -127,9 +127,7 @@ def test_mail_is_sent_after_commit_with_chinese_intact(workspace: Workspace, sin
     handler, port = sink
     alice, bob, carol = _users(workspace, "alice", "bob", "carol")
     with workspace.sessions() as s, s.begin():
-        s.execute(
-            MailRecipient.__table__.update().where(MailRecipient.user_id == carol.id).values(enabled=False)
-        )
+        s.execute(update(MailRecipient).where(MailRecipient.user_id == carol.id).values(enabled=False))
     settings = _mail_settings(port)
     with workspace.sessions() as s, s.begin():
         notify(
@@ -228,3 +226,70 @@ def test_any_text_round_trips_through_the_inbox(workspace: Workspace, subject: s
     with workspace.sessions() as s:
         fresh = s.get(Notification, n.id)
         assert fresh is not None and (fresh.subject, fresh.body) == (subject, body)
+
+
+SECRET = "pw-a1b2c3-x9"
+
+
+class LoginSink(Sink):
+    """A sink that asks for a login and accepts only `SECRET`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    def authenticate(
+        self, server: SMTP, session: SmtpSession, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.logins.append((data.login, data.password))
+        return AuthResult(success=data.password == SECRET.encode())
+
+
+@pytest.fixture
+def login_sink() -> Iterator[tuple[LoginSink, int]]:
+    handler, port = LoginSink(), _free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=handler.authenticate, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.req("REQ-16")
+def test_login_uses_the_password_from_the_environment_and_stores_it_nowhere(
+    workspace: Workspace,
+    login_sink: tuple[LoginSink, int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler, port = login_sink
+    (alice,) = _users(workspace, "alice")
+    settings = _mail_settings(port, smtp_username="pubdata", smtp_password_env="PUBDATA_TEST_SMTP_PW")
+    monkeypatch.setenv("PUBDATA_TEST_SMTP_PW", SECRET)
+    with caplog.at_level(logging.DEBUG), workspace.sessions() as s, s.begin():
+        notify(s, [alice], "k", SUBJECT, BODY, settings=settings)
+    assert handler.logins == [(b"pubdata", SECRET.encode())]
+    assert [e.rcpt_tos for e in handler.envelopes] == [["alice@example.cn"]]
+    with workspace.sessions() as s:
+        rows = repr(s.execute(select(OutboundMail.__table__)).all())
+    assert SECRET not in rows and "sent" in rows
+    assert SECRET not in caplog.text
+
+
+def test_a_non_ascii_password_is_a_recorded_failure_not_a_crash(
+    workspace: Workspace, login_sink: tuple[LoginSink, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, port = login_sink
+    monkeypatch.setenv("PUBDATA_SMTP_PASSWORD", "口令")
+    (alice,) = _users(workspace, "alice")
+    with workspace.sessions() as s, s.begin():
+        notify(s, [alice], "k", SUBJECT, BODY, settings=_mail_settings(port, smtp_username="u"))
+    with workspace.sessions() as s:
+        (mail,) = s.scalars(select(OutboundMail)).all()
+    assert mail.status == "pending" and mail.last_error and "ASCII" in mail.last_error
+    assert "口令" not in mail.last_error
+    assert handler.envelopes == []

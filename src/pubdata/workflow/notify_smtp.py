@@ -51,6 +51,9 @@ def send_message(smtp: Smtp, message: EmailMessage) -> None:
             server.send_message(message)
     except MailError:
         raise
+    except UnicodeError:
+        # smtplib encodes logins and addresses as ASCII; its message could quote the password.
+        raise MailError(f"SMTP {smtp.host}:{smtp.port}: login and addresses must be ASCII") from None
     except (smtplib.SMTPException, OSError) as exc:
         reason = _redact(f"{type(exc).__name__}: {exc}", password)
         raise MailError(f"SMTP {smtp.host}:{smtp.port}: {reason}") from None
