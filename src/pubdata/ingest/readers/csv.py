@@ -27,11 +27,9 @@ from pubdata.errors import InputError
 from pubdata.ingest.readers.encoding import Utf8Stream, decode_sample, detect_encoding, read_sample
 from pubdata.ingest.readers.layout import (
     LAYOUT_SAMPLE_ROWS,
-    drop_blank_rows,
-    drop_total_rows,
     find_header,
     name_columns,
-    rebatch,
+    table_body,
 )
 from pubdata.ingest.source import SourceInfo
 
@@ -90,8 +88,7 @@ class CsvSource:
             self.info.notes.append(f"{len(layout.title_rows)} title row(s) above the header skipped")
 
     def batches(self, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-        flow = drop_total_rows(drop_blank_rows(self._parsed(batch_rows), self.info), self.info)
-        yield from rebatch(flow, batch_rows)
+        yield from table_body(self._parsed(batch_rows), self.info, batch_rows)
 
     def _parsed(self, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
         info = self.info

@@ -28,11 +28,9 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, Shee
 from pubdata.errors import InputError
 from pubdata.ingest.readers.layout import (
     LAYOUT_SAMPLE_ROWS,
-    drop_blank_rows,
-    drop_total_rows,
     find_header,
     name_columns,
-    rebatch,
+    table_body,
 )
 from pubdata.ingest.source import SourceInfo
 
@@ -184,8 +182,7 @@ class ExcelSource:
             self.info.notes.append(f"{len(layout.title_rows)} title row(s) above the header skipped")
 
     def batches(self, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-        flow = drop_total_rows(drop_blank_rows(self._rows(batch_rows), self.info), self.info)
-        yield from rebatch(flow, batch_rows)
+        yield from table_body(self._rows(batch_rows), self.info, batch_rows)
 
     def _rows(self, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
         width = len(self.info.columns)

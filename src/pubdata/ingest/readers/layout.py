@@ -103,6 +103,11 @@ def name_columns(raw: Sequence[Cell], *, fill_forward: bool = False) -> tuple[li
     return unique, notes
 
 
+def table_body(segments: Iterable[Segment], info: SourceInfo, batch_rows: int) -> Iterator[Segment]:
+    """The records of a hand-made table: blank rows skipped, trailing totals dropped, re-batched."""
+    return rebatch(drop_total_rows(drop_blank_rows(segments, info), info), batch_rows)
+
+
 def rebatch(segments: Iterable[Segment], batch_rows: int) -> Iterator[Segment]:
     """Cut batches to at most `batch_rows` records without copying."""
     for row_no, batch in segments:
