@@ -10,7 +10,18 @@ import datetime as dt
 from enum import Enum as PyEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from pubdata.catalog.classes import (
@@ -387,3 +398,167 @@ class OutboundMail(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+# --- the sharing workflow, objections, responsibility, incidents, usage ---------------------------
+#
+# States are kept as plain strings; each workflow module owns its vocabulary and transitions.
+# ``lock_version`` rows move by ``UPDATE … WHERE state = :seen AND lock_version = :seen``, so two
+# people deciding the same step at once cannot both win.
+
+
+class SharingRequest(Base):
+    """A consumer's cart of entries, asked for under one duty, purpose and application (REQ-15)."""
+
+    __tablename__ = "sharing_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requester_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    scenario: Mapped[str] = mapped_column(Text, default="")
+    #: ``api``, ``bulk`` or ``subscription``.
+    delivery_mode: Mapped[str] = mapped_column(String(16), default="api")
+    valid_from: Mapped[dt.datetime | None] = mapped_column()
+    valid_until: Mapped[dt.datetime | None] = mapped_column()
+    #: ``draft`` (the cart), ``submitted`` or ``withdrawn``; each item then has its own state.
+    state: Mapped[str] = mapped_column(String(24), default="draft", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column()
+    requester: Mapped[Organisation] = relationship()
+    application: Mapped[Application | None] = relationship()
+    items: Mapped[list[RequestItem]] = relationship(
+        back_populates="request", order_by="RequestItem.id", cascade="all, delete-orphan"
+    )
+
+
+class RequestItem(Base):
+    """One entry of a request: the fields and rows wanted, and where its decision stands (REQ-16)."""
+
+    __tablename__ = "request_items"
+    __table_args__ = (UniqueConstraint("request_id", "entry_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("sharing_requests.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"), index=True)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    region_prefix: Mapped[str | None] = mapped_column(String(12))
+    region_field: Mapped[str | None] = mapped_column(String(64))
+    #: Why the requester asks for a not-shared entry, or disputes a refusal (coordination).
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(24), default="draft", index=True)
+    #: When the current step began and its deadline in working days; None when no step is open.
+    step_started_at: Mapped[dt.datetime | None] = mapped_column()
+    due_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The reason of the last decision (mandatory for a refusal).
+    reason: Mapped[str | None] = mapped_column(Text)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"))
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[SharingRequest] = relationship(back_populates="items")
+    entry: Mapped[CatalogEntry] = relationship()
+    grant: Mapped[Grant | None] = relationship()
+
+
+class Objection(Base):
+    """A claim that records of an entry are wrong (REQ-12), tracked against deadlines (REQ-13)."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"), index=True)
+    raised_by: Mapped[str] = mapped_column(String(100))
+    raiser_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    #: ``consumer`` or ``data_subject``.
+    raiser_kind: Mapped[str] = mapped_column(String(16))
+    #: The records objected to, each as ``{key field: value}`` over the entry's key fields.
+    record_keys: Mapped[list[Any]] = mapped_column(default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    step_started_at: Mapped[dt.datetime | None] = mapped_column()
+    due_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column()
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: The dataset version that corrected the records, when they were corrected.
+    corrected_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    entry: Mapped[CatalogEntry] = relationship()
+    raiser_org: Mapped[Organisation | None] = relationship()
+
+
+class ResponsiblePerson(Base):
+    """Who held an organisation's duty (``head`` or ``security_officer``) and when (REQ-25).
+
+    The current holder is the row with no ``ended_at``; `Organisation` carries a copy for reading.
+    """
+
+    __tablename__ = "responsible_persons"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    duty: Mapped[str] = mapped_column(String(24))
+    name: Mapped[str] = mapped_column(String(50))
+    contact: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    changed_by: Mapped[str] = mapped_column(String(100))
+
+
+class Incident(Base):
+    """A security incident: recorded, classified, notified and tracked to remediation (REQ-28)."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="reported", index=True)
+    entry_codes: Mapped[list[Any]] = mapped_column(default=list)
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    reported_by: Mapped[str] = mapped_column(String(100))
+    reported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    notified_at: Mapped[dt.datetime | None] = mapped_column()
+    resolved_at: Mapped[dt.datetime | None] = mapped_column()
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    organisation: Mapped[Organisation] = relationship()
+    updates: Mapped[list[IncidentUpdate]] = relationship(
+        back_populates="incident", order_by="IncidentUpdate.id", cascade="all, delete-orphan"
+    )
+
+
+class IncidentUpdate(Base):
+    """One step of an incident's remediation: who, when, the state it moved to and what was done."""
+
+    __tablename__ = "incident_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    incident: Mapped[Incident] = relationship(back_populates="updates")
+
+
+class UsageDaily(Base):
+    """Use of an entry per local day and consumer (REQ-23): kept as counters, not scanned from the log.
+
+    ``consumer`` is ``org:<id>`` for an organisation and ``public`` for callers without one, so the
+    unique key never holds a NULL (which both databases treat as distinct).
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (UniqueConstraint("entry_id", "day", "consumer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    consumer: Mapped[str] = mapped_column(String(32))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    queries: Mapped[int] = mapped_column(Integer, default=0)
+    exports: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)

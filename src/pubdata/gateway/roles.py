@@ -44,6 +44,7 @@ class Scope(Labelled):
     EXPORT = "export", "导出"
     CATALOG_READ = "catalog:read", "读取目录"
     AUDIT_READ = "audit:read", "读取审计日志"
+    WORKFLOW = "workflow", "办理申请、异议与事件"
     ADMIN = "admin", "平台管理"
 
 
