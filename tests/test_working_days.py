@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import chinese_calendar
 import pytest
@@ -10,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pubdata.errors import PubdataError
-from pubdata.settings import PRESETS, Deadlines
+from pubdata.settings import PRESETS, Deadlines, load_settings
 from pubdata.workflow.working_days import (
     LOCAL_TZ,
     STEP_DEADLINES,
     CalendarYearUnknown,
+    WorkCalendar,
     add_working_days,
     deadline_for,
     is_overdue,
@@ -43,6 +45,10 @@ def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
 
 def end_of(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=LOCAL_TZ)
+
+
+#: The calendar of a workspace that refuses to count a year without the official notice.
+STRICT = WorkCalendar(unknown_year="refuse")
 
 
 def test_library_facts_about_spring_festival_2026() -> None:
@@ -136,16 +142,51 @@ def test_naive_datetimes_refused() -> None:
 
 
 @pytest.mark.req("REQ-13")
-def test_unknown_year_is_a_clear_error_not_a_guess() -> None:
+def test_unknown_year_is_a_clear_error_when_the_workspace_refuses_to_guess() -> None:
     with pytest.raises(CalendarYearUnknown, match="2030") as caught:
-        add_working_days(at(date(2030, 3, 4)), 1)
+        add_working_days(at(date(2030, 3, 4)), 1, calendar=STRICT)
     assert caught.value.year == 2030
     assert isinstance(caught.value, PubdataError)
     # A deadline that runs into an unknown year fails too, even when the start is known.
     with pytest.raises(CalendarYearUnknown, match="2027"):
-        add_working_days(at(date(2026, 12, 30)), 5)
+        add_working_days(at(date(2026, 12, 30)), 5, calendar=STRICT)
     with pytest.raises(CalendarYearUnknown, match="2003"):
-        is_working_day(date(2003, 6, 2))
+        is_working_day(date(2003, 6, 2), STRICT)
+    with pytest.raises(CalendarYearUnknown, match="2027"):
+        deadline_for("decide", at(date(2026, 12, 30)), Deadlines(unknown_year="refuse"))
+
+
+@pytest.mark.req("REQ-13")
+def test_unknown_year_counts_weekdays_by_default_and_says_it_is_provisional() -> None:
+    calendar = WorkCalendar()
+    # Wed 30 Dec 2026 + 5: Thu 31 (known), then Fri 1, Mon 4, Tue 5, Wed 6 Jan 2027 (Mon–Fri).
+    deadline = add_working_days(at(date(2026, 12, 30)), 5, calendar=calendar)
+    assert deadline == end_of(date(2027, 1, 6))
+    assert calendar.provisional(deadline.date())
+    assert not calendar.provisional(date(2026, 12, 31))
+    assert not is_working_day(date(2027, 1, 9))  # a Saturday
+
+
+@pytest.mark.req("REQ-13")
+def test_the_workspace_may_add_the_official_days_of_a_new_year(tmp_path: Path) -> None:
+    settings_file = tmp_path / "pubdata.toml"
+    settings_file.write_text(
+        '[deadlines]\npreset = "zhejiang"\nunknown_year = "refuse"\n'
+        'holidays = ["2027-01-01", "2027-01-04"]\nworkdays = ["2027-01-09"]\n',
+        "utf-8",
+    )
+    deadlines = load_settings(settings_file).default.deadlines
+    assert deadlines.check_wd == 2
+    calendar = WorkCalendar.from_deadlines(deadlines)
+    assert not calendar.is_working_day(date(2027, 1, 4))  # a listed holiday on a Monday
+    assert calendar.is_working_day(date(2027, 1, 9))  # a listed make-up Saturday
+    assert not calendar.provisional(date(2027, 3, 1))  # 2027 is now known to the workspace
+    # Wed 30 Dec 2026 + 5: Thu 31, Tue 5, Wed 6, Thu 7, Fri 8 (1 and 4 Jan are holidays).
+    assert deadline_for("decide", at(date(2026, 12, 30)), deadlines) == end_of(date(2027, 1, 8))
+    with pytest.raises(PubdataError, match="not a date"):
+        Deadlines(holidays=("2027-13-01",))
+    with pytest.raises(PubdataError, match="unknown_year"):
+        Deadlines(unknown_year="maybe")  # type: ignore[arg-type]
 
 
 @pytest.mark.req("REQ-13")
@@ -208,7 +249,7 @@ def test_custom_deadlines_and_unknown_step() -> None:
 @pytest.mark.req("REQ-13")
 def test_property_n_working_days_later(start: datetime, n: int) -> None:
     try:
-        deadline = add_working_days(start, n)
+        deadline = add_working_days(start, n, calendar=STRICT)
     except CalendarYearUnknown as exc:
         # Only a deadline that runs past the last known year may fail, and it says so: fewer than
         # n working days of 2026 remain after the start.
@@ -220,7 +261,7 @@ def test_property_n_working_days_later(start: datetime, n: int) -> None:
         return
     assert deadline.time() == time(23, 59, 59) and deadline.tzinfo is LOCAL_TZ
     assert is_working_day(deadline.date())
-    assert working_days_between(start, deadline) == n
+    assert working_days_between(start, deadline, calendar=STRICT) == n
     assert deadline.date() > start.date()
     if n > 1:
-        assert add_working_days(start, n - 1) < deadline
+        assert add_working_days(start, n - 1, calendar=STRICT) < deadline

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,23 @@ class Deadlines:
     coordinate_wd: int = 10
     objection_accept_wd: int = 1
     objection_verify_wd: int = 5
+    #: Official holidays (ISO dates) of years the calendar package does not know yet.
+    holidays: tuple[str, ...] = ()
+    #: Official make-up working days (调休, ISO dates) of those years.
+    workdays: tuple[str, ...] = ()
+    #: A year with no official data: ``weekdays`` counts Monday–Friday and marks deadlines
+    #: provisional; ``refuse`` makes every deadline in it an error.
+    unknown_year: Literal["weekdays", "refuse"] = "weekdays"
+
+    def __post_init__(self) -> None:
+        if self.unknown_year not in ("weekdays", "refuse"):
+            raise PubdataError(f"deadlines.unknown_year is 'weekdays' or 'refuse', not {self.unknown_year!r}")
+        for name in ("holidays", "workdays"):
+            for day in getattr(self, name):
+                try:
+                    date.fromisoformat(str(day))
+                except ValueError:
+                    raise PubdataError(f"deadlines.{name}: {day!r} is not a date (YYYY-MM-DD)") from None
 
 
 PRESETS: dict[str, Deadlines] = {
@@ -145,7 +163,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         if name == "deadlines":
             preset = value.get("preset", "custom")
             base = PRESETS.get(preset, Deadlines(preset="custom"))
-            values[name] = replace(base, **{k: v for k, v in value.items()})
+            given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+            values[name] = replace(base, **given)
         elif name == "level_rules":
             values[name] = tuple(LevelRule(**rule) for rule in value)
         else:

@@ -3,7 +3,11 @@
 The regulation sets every time limit of the sharing workflow in working days, and China moves them
 around each year: a weekday holiday is not a working day, and an officially announced make-up
 Saturday or Sunday (调休) is. Only the State Council's yearly notice knows which is which, so the
-calendar comes from ``chinesecalendar``; a year it has no data for is an error, never a guess.
+calendar comes from ``chinesecalendar``. For a year the package does not know yet (its data ends
+with the last notice it shipped), the workspace may list the notice's days in its settings
+(``deadlines.holidays`` / ``deadlines.workdays``); otherwise ``deadlines.unknown_year`` decides:
+``weekdays`` counts Monday to Friday and `WorkCalendar.provisional` says so, so that a platform does
+not stop at New Year, and ``refuse`` makes such a deadline an error.
 
 Conventions (the usual rule of administrative time limits: the day of filing is not counted):
 
@@ -19,7 +23,9 @@ Conventions (the usual rule of administrative time limits: the day of filing is 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -54,12 +60,55 @@ class CalendarYearUnknown(PubdataError):
         self.year = year
 
 
-def is_working_day(day: date) -> bool:
-    """Whether people work on `day` in China: make-up weekend days yes, weekday holidays no."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as exc:
-        raise CalendarYearUnknown(day.year) from exc
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Which days are working days: the package's official data, the workspace's additions for years
+    it lacks, and what to do about a year neither knows."""
+
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    workdays: frozenset[date] = field(default_factory=frozenset)
+    unknown_year: Literal["weekdays", "refuse"] = "weekdays"
+
+    @classmethod
+    def from_deadlines(cls, deadlines: Deadlines) -> WorkCalendar:
+        return cls(
+            frozenset(date.fromisoformat(d) for d in deadlines.holidays),
+            frozenset(date.fromisoformat(d) for d in deadlines.workdays),
+            deadlines.unknown_year,
+        )
+
+    def _listed_year(self, year: int) -> bool:
+        return any(d.year == year for d in self.holidays | self.workdays)
+
+    def is_working_day(self, day: date) -> bool:
+        """Whether people work on `day` in China: make-up weekend days yes, weekday holidays no."""
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError as exc:
+            if self.unknown_year == "refuse" and not self._listed_year(day.year):
+                raise CalendarYearUnknown(day.year) from exc
+            return day.weekday() < 5
+
+    def provisional(self, day: date) -> bool:
+        """Whether `day` lies in a year counted Monday–Friday for want of the official notice."""
+        try:
+            chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            return not self._listed_year(day.year)
+        return False
+
+
+#: The calendar of the default settings (weekdays for a year without official data).
+DEFAULT_CALENDAR = WorkCalendar()
+
+
+def is_working_day(day: date, calendar: WorkCalendar = DEFAULT_CALENDAR) -> bool:
+    """Whether people work on `day` in China under `calendar`."""
+    return calendar.is_working_day(day)
 
 
 def _local_date(moment: datetime, tz: tzinfo) -> date:
@@ -69,26 +118,30 @@ def _local_date(moment: datetime, tz: tzinfo) -> date:
     return moment.astimezone(tz).date()
 
 
-def _working_days_after(day: date) -> Iterator[date]:
+def _working_days_after(day: date, calendar: WorkCalendar) -> Iterator[date]:
     """Working days strictly after `day`, in order."""
     while True:
         day += _ONE_DAY
-        if is_working_day(day):
+        if calendar.is_working_day(day):
             yield day
 
 
-def add_working_days(start: datetime, n: int, tz: tzinfo = LOCAL_TZ) -> datetime:
+def add_working_days(
+    start: datetime, n: int, tz: tzinfo = LOCAL_TZ, calendar: WorkCalendar = DEFAULT_CALENDAR
+) -> datetime:
     """The deadline `n` working days after `start`: the end of that working day in `tz`."""
     if n < 0:
         raise PubdataError(f"a deadline needs a non-negative number of working days, got {n}")
     day = _local_date(start, tz)
-    days = _working_days_after(day)
+    days = _working_days_after(day, calendar)
     for _ in range(n):
         day = next(days)
     return datetime.combine(day, _END_OF_DAY, tzinfo=tz)
 
 
-def working_days_between(a: datetime, b: datetime, tz: tzinfo = LOCAL_TZ) -> int:
+def working_days_between(
+    a: datetime, b: datetime, tz: tzinfo = LOCAL_TZ, calendar: WorkCalendar = DEFAULT_CALENDAR
+) -> int:
     """Working days in (a, b] by local date; negative when `b` is before `a`.
 
     ``working_days_between(now, deadline)`` is what remains (0 on the last day), and a negative
@@ -99,7 +152,9 @@ def working_days_between(a: datetime, b: datetime, tz: tzinfo = LOCAL_TZ) -> int
     if last < first:
         first, last, sign = last, first, -1
     count = sum(
-        1 for offset in range(1, (last - first).days + 1) if is_working_day(first + timedelta(days=offset))
+        1
+        for offset in range(1, (last - first).days + 1)
+        if calendar.is_working_day(first + timedelta(days=offset))
     )
     return sign * count
 
@@ -114,9 +169,9 @@ def is_overdue(deadline: datetime, now: datetime) -> bool:
 def deadline_for(step: str, start: datetime, deadlines: Deadlines, tz: tzinfo = LOCAL_TZ) -> datetime:
     """The deadline of a workflow `step` begun at `start`, under a tenant's `deadlines` settings."""
     try:
-        field = STEP_DEADLINES[step]
+        field_name = STEP_DEADLINES[step]
     except KeyError:
         known = ", ".join(STEP_DEADLINES)
         raise PubdataError(f"unknown workflow step {step!r}; known steps: {known}") from None
-    n: int = getattr(deadlines, field)
-    return add_working_days(start, n, tz)
+    n: int = getattr(deadlines, field_name)
+    return add_working_days(start, n, tz, WorkCalendar.from_deadlines(deadlines))
