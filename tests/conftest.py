@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from pubdata.conformance import pytest_collection_modifyitems  # noqa: F401 - the REQ properties hook
 from pubdata.workspace import Workspace
 
 
