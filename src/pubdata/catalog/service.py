@@ -27,6 +27,7 @@ from pubdata.divisions import divisions
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.identifiers import normalise_uscc, uscc_problem
 from pubdata.settings import Settings
+from pubdata.workflow import responsibility
 from pubdata.workspace import tenant_for
 
 #: Entry attributes that a spec and a row share one to one.
@@ -77,6 +78,7 @@ def register_organisation(session: Session, spec: OrganisationSpec, actor: str) 
     )
     session.add(org)
     session.flush()
+    responsibility.start_history(session, org, actor, utcnow())
     audit.record(session, actor, "organisation.register", uscc, name=spec.name, division=division.code)
     return org
 
@@ -109,19 +111,18 @@ def set_responsible_persons(
     officer_contact: str | None,
     actor: str,
 ) -> Organisation:
-    """REQ-25: name the head and the security officer who answer for a provider's data."""
+    """REQ-25: name the head and the security officer who answer for a provider's data.
+
+    Each duty that changes ends its holder's history row and starts the new one, audited as
+    ``org.responsible`` (see `pubdata.workflow.responsibility`).
+    """
     org = find_organisation(session, org_ref)
-    org.head_name, org.head_contact = head_name, head_contact
-    org.security_officer_name, org.security_officer_contact = officer_name, officer_contact
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "organisation.responsible_persons",
-        org.uscc,
-        head=head_name,
-        security_officer=officer_name,
-    )
+    now = utcnow()
+    for duty, name, contact in (
+        (responsibility.Duty.HEAD, head_name, head_contact),
+        (responsibility.Duty.SECURITY_OFFICER, officer_name, officer_contact),
+    ):
+        responsibility.change_holder(session, org, duty, name, contact, actor, now=now)
     return org
 
 
