@@ -30,6 +30,8 @@ from pubdata.errors import PubdataError
 
 #: Identifiers starting with this prefix belong to the platform (base relations, pseudonym keys).
 RESERVED_PREFIX = "__"
+#: The column marking records under a flagged objection (REQ-12); users may read it, never name it.
+DISPUTED_COLUMN = "_disputed"
 
 
 class PolicyViolation(PubdataError):
@@ -54,6 +56,9 @@ class TablePolicy:
     row_filter: exp.Expression | None = None
     #: Policy version, reported in response headers and the audit trail.
     version: int = 1
+    #: Predicate over the raw key fields true for records under a flagged objection (REQ-12); the
+    #: policy subquery then shows it as the boolean column `DISPUTED_COLUMN`. ``None``: no column.
+    disputed: exp.Expression | None = None
 
     @classmethod
     def build(
@@ -63,6 +68,7 @@ class TablePolicy:
         *,
         row_filter: exp.Expression | None = None,
         version: int = 1,
+        disputed: exp.Expression | None = None,
     ) -> TablePolicy:
         """A policy whose internal name follows the platform convention."""
         return cls(
@@ -71,6 +77,7 @@ class TablePolicy:
             columns=dict(columns),
             row_filter=row_filter,
             version=version,
+            disputed=disputed,
         )
 
 

@@ -9,6 +9,11 @@
    decision's pseudonym keys as request variables;
 5. an `export` writer, batch by batch.
 
+Records under a flagged objection (REQ-12) are marked: the entry's policy gets a `disputed`
+predicate (`pubdata.gateway.disputed`), row-level answers carry the ``_disputed`` column, and every
+answer that read such an entry says ``X-Pubdata-Disputed: <entry>=<records>`` (and ``disputed`` in
+the JSON metadata and the audit event).
+
 Every call is one audit event (REQ-40), written when the stream ends, because only then are the row
 count and the SHA-256 of the bytes sent known; a refusal at any step is one event too, with the
 sentence the caller saw and a ``reason_kind`` the outside-purpose report selects on (REQ-41). The
@@ -44,6 +49,7 @@ from pubdata.db.models import CatalogEntry, utcnow
 from pubdata.errors import InputError, PubdataError
 from pubdata.gateway.access import AccessDecision, AccessDenied, decide
 from pubdata.gateway.deid import default_deid
+from pubdata.gateway.disputed import DISPUTED_HEADER, flagged_records, with_disputed
 from pubdata.gateway.engine import QueryError, QueryStream, SandboxedEngine
 from pubdata.gateway.export import ExportFormat, ExportJob, formatting_cursor, get_format, one_line
 from pubdata.gateway.policy_types import PolicyViolation
@@ -52,6 +58,7 @@ from pubdata.gateway.rewrite import RewriteResult, rewrite
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.roles import NotAuthorised, Principal, Scope
 from pubdata.store.delta import DatasetStore
+from pubdata.workflow.usage import count_use
 from pubdata.workspace import Workspace
 
 #: PII kinds whose raw values identify a data subject in the keyed index (REQ-41).
@@ -124,6 +131,9 @@ class _Call:
                 home=self.workspace.home,
                 **detail,
             )
+            if outcome == "ok":  # REQ-23: only answers served whole are use
+                org, rows = self.principal.organisation, more["rows"]
+                count_use(session, self.entries, org, self.action, rows, utcnow())
 
     def refuse(self, error: PubdataError, kind: str) -> PubdataError:
         self.record("refused", reason=str(error), reason_kind=kind, decision="refused")
@@ -353,6 +363,7 @@ def run_query(
             denied = refusal
         else:
             entries = _load(session, call.entries)
+            flagged = flagged_records(session, entries)
     if denied is not None:
         raise call.refuse(denied, denied.rule.value) from None
     grants = [g for g in decision.grants.values() if g is not None]
@@ -365,10 +376,13 @@ def run_query(
     if decision.assessment is not None:
         call.detail["assessment_id"] = decision.assessment.id
     try:
-        result = rewrite(sql, decision.policy)
+        result = rewrite(sql, with_disputed(decision.policy, entries, flagged))
     except PolicyViolation as refusal:
         raise call.refuse(refusal, "sql") from None
     summary = summarise(decision, result, entries)
+    disputed = {code: len(flagged[code]) for code in result.tables if code in flagged}
+    if disputed:
+        call.detail["disputed"] = disputed
     call.detail.update(
         fields={c: list(v) for c, v in result.columns.items()},
         policy_versions=summary.versions,
@@ -396,6 +410,8 @@ def run_query(
     batches = itertools.chain([first] if first is not None else [], stream)
     served = Served()
     meta: dict[str, Any] = {"offset": offset, "next_offset": None, "policy": summary.as_json()}
+    if disputed:
+        meta["disputed"] = disputed
 
     def truncated() -> bool:
         if stream.truncated and cap is not None:
@@ -405,6 +421,8 @@ def run_query(
     job = ExportJob(stream.schema, _tapped(batches, subjects), bom=bom, meta=meta, truncated=truncated)
     body = _serve(fmt, job, stream, served, subjects, call)
     headers = policy_headers(summary)
+    if disputed:
+        headers[DISPUTED_HEADER] = _header(disputed)
     if fmt.bounded:
         head = next(body, b"")  # builds the whole answer: the cap and truncation are known now
         body = itertools.chain([head], body)

@@ -3,7 +3,8 @@
 The rewrite is a pipeline of pure rules, each ``(expression, context) -> expression`` in its own
 module and named for what it does; `RULES` is the default order and callers may pass their own
 tuple. Checks that must see only what the user wrote (statement kind, functions, reserved names,
-table names) run before `replace_tables` inserts the policy subqueries; `limit_rows`, `mask_late`
+table names) run before `replace_tables` inserts the policy subqueries; `mark_disputed` shows the
+mark of disputed records (REQ-12) in row-level answers; `limit_rows`, `mask_late`
 (masks computed after ORDER BY … LIMIT where no part of the query can tell) and the
 `verify_enforced` safety net run last. Every refusal is a `PolicyViolation`.
 
@@ -45,6 +46,7 @@ from pubdata.gateway.rewrite.collect_access import columns_used, policy_subqueri
 from pubdata.gateway.rewrite.forbid_recursion import forbid_recursion
 from pubdata.gateway.rewrite.forbid_side_effects import forbid_side_effects
 from pubdata.gateway.rewrite.limit_rows import limit_rows
+from pubdata.gateway.rewrite.mark_disputed import mark_disputed
 from pubdata.gateway.rewrite.mask_late import mask_late
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.rewrite.replace_tables import POLICY, replace_tables
@@ -61,6 +63,7 @@ RULES: tuple[Rule, ...] = (
     reserve_internal_names,
     resolve_tables,
     replace_tables,
+    mark_disputed,
     limit_rows,
     mask_late,
     verify_enforced,

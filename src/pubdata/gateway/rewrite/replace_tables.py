@@ -12,6 +12,10 @@ relation (sampling the entry, then filtering), PIVOT moves onto the subquery, an
 travel (`AT`, `FOR VERSION/TIMESTAMP AS OF`), hints, partitions, `ONLY` — is refused, because the
 engine serves exactly the granted version.
 
+While an objection holds records of the entry flagged (REQ-12), the subquery also yields
+``_disputed``, true for exactly those records: the predicate reads the raw key fields inside the
+subquery, so the mark needs no key outside it. Without flagged records nothing is added.
+
 Example:
     >>> from sqlglot import exp
     >>> from pubdata.gateway.policy_types import QueryPolicy, RewriteContext, TablePolicy
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from pubdata.gateway.policy_types import PolicyViolation, RewriteContext, TablePolicy
+from pubdata.gateway.policy_types import DISPUTED_COLUMN, PolicyViolation, RewriteContext, TablePolicy
 from pubdata.gateway.rewrite.resolve_tables import DEFAULT_SCHEMAS, ENTRY
 
 #: ``meta`` key on an inserted policy subquery: the lower-case entry code it serves.
@@ -84,6 +88,9 @@ def policy_subquery(policy: TablePolicy, table: exp.Table) -> exp.Subquery:
     select = exp.select(
         *(exp.alias_(_qualified(e, policy.internal_name), name) for name, e in policy.columns.items())
     ).from_(raw)
+    if policy.disputed is not None:
+        flag = exp.func("coalesce", _qualified(policy.disputed, policy.internal_name), exp.false())
+        select = select.select(exp.alias_(flag, DISPUTED_COLUMN), copy=False)
     if policy.row_filter is not None:
         select = select.where(_qualified(policy.row_filter, policy.internal_name))
     alias = table.args.get("alias")
