@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from pubdata.db.models import utcnow
+from pubdata.workflow.incident_reminders import remind_grave_incidents
 from pubdata.workflow.notify import deliver_pending
 from pubdata.workspace import Workspace
 
@@ -32,6 +33,7 @@ def _send_mail(workspace: Workspace, now: dt.datetime) -> int:
 #: Every periodic task, in the order they run; a new one is a line here.
 TASKS: dict[str, TickTask] = {
     "mail.send": _send_mail,
+    "incident.remind": remind_grave_incidents,
 }
 
 
