@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import pubdata
+from pubdata import web
 from pubdata.api import catalog, health, query
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
@@ -99,4 +100,5 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for router in ROUTERS:
         app.include_router(router)
+    web.install(app)  # the portal: pages, static files and their middleware
     return app

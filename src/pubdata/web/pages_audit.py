@@ -1,0 +1,60 @@
+"""The audit page for security officers and auditors: recent events, filters, chain verification.
+
+Verification runs `pubdata.audit.verify` over the whole log (with the workspace's public key when it
+has one, so checkpoint signatures are checked too) and shows its summary.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from pubdata import audit
+from pubdata.db.models import AuditEvent
+from pubdata.gateway.roles import Principal
+from pubdata.web.templating import render
+from pubdata.web.visitor import AUDIT_ROLES, require_roles, signed_in, workspace_of
+
+router = APIRouter()
+PrincipalDep = Annotated[Principal, Depends(signed_in)]
+RECENT = 100
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    principal: PrincipalDep,
+    action: Annotated[str, Query(max_length=64)] = "",
+    actor: Annotated[str, Query(max_length=100)] = "",
+    outcome: Annotated[str, Query(max_length=16)] = "",
+) -> HTMLResponse:
+    require_roles(principal, AUDIT_ROLES)
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(RECENT)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action.strip(), autoescape=True))
+    if actor:
+        query = query.where(AuditEvent.actor == actor.strip().lower())
+    if outcome:
+        query = query.where(AuditEvent.outcome == outcome.strip())
+    with workspace_of(request).sessions() as session:
+        events = [
+            (e.id, e.at, e.actor, e.action, e.target, e.outcome, e.detail) for e in session.scalars(query)
+        ]
+    chosen = {"action": action, "actor": actor, "outcome": outcome}
+    return render(request, "audit.html", {"events": events, "chosen": chosen})
+
+
+@router.post("/audit/verify", response_class=HTMLResponse)
+def verify(request: Request, principal: PrincipalDep) -> HTMLResponse:
+    require_roles(principal, AUDIT_ROLES)
+    workspace = workspace_of(request)
+    with workspace.sessions() as session:
+        try:
+            key = audit.public_key_pem(workspace.home)
+        except Exception:  # no signing key yet: chain and checkpoint consistency only
+            key = None
+        report = audit.verify(session, key)
+    return render(request, "audit_verify.html", {"report": report})

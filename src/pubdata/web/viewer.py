@@ -1,0 +1,126 @@
+"""What one viewer would get from an entry, in the gateway's own terms.
+
+The field treatments come from the access rule `visible_entries` found for the viewer and from the
+same sources `compile_table_policy` uses (the grant's fields and de-identification choices, else
+`default_deid` for the field's level and PII kind); the sample rows come from `run_query` itself,
+run as the viewer, so the page shows exactly what the gateway would serve — and audits it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlglot import exp
+
+from pubdata.db.models import Application, CatalogEntry, Grant
+from pubdata.errors import PubdataError
+from pubdata.gateway.access import VisibleEntry, visible_entries
+from pubdata.gateway.access_rules import AccessRule
+from pubdata.gateway.deid import default_deid
+from pubdata.gateway.engine import SandboxedEngine
+from pubdata.gateway.grants import RAW
+from pubdata.gateway.query import run_query
+from pubdata.gateway.roles import Principal
+from pubdata.workspace import Workspace
+
+#: Rows the entry page shows; enough to see the masking, few enough to stay a glance.
+SAMPLE_ROWS = 10
+#: The purpose stated for a sample read where no grant names one (unconditional or own data).
+SAMPLE_PURPOSE = "目录浏览样例"
+
+
+@dataclass
+class Treatment:
+    """How one field reaches this viewer: `served` False, or the de-identification `function`
+    (None: as stored)."""
+
+    served: bool
+    function: str | None = None
+
+
+@dataclass
+class Sample:
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    refusal: str | None = None
+    application: str | None = None
+    purpose: str | None = None
+
+
+def visible_entry(
+    session: Session, principal: Principal, entry: CatalogEntry, now: dt.datetime
+) -> VisibleEntry | None:
+    return next((v for v in visible_entries(session, principal, now) if v.entry.id == entry.id), None)
+
+
+def treatments(entry: CatalogEntry, visible: VisibleEntry | None) -> dict[str, Treatment]:
+    if visible is None:
+        return {f.name: Treatment(False) for f in entry.fields}
+    if visible.rule is AccessRule.OWN_DATA:
+        return {f.name: Treatment(True) for f in entry.fields}
+    grant: Grant | None = visible.grants[0] if visible.grants else None
+    out: dict[str, Treatment] = {}
+    for f in entry.fields:
+        if grant is not None and f.name not in grant.fields:
+            out[f.name] = Treatment(False)
+            continue
+        chosen = (grant.deid or {}).get(f.name) if grant is not None else None
+        name = chosen["function"] if chosen else default_deid(f.level, f.pii_kind)
+        out[f.name] = Treatment(True, None if name in (None, RAW) else str(name))
+    return out
+
+
+def _application(
+    session: Session, principal: Principal, visible: VisibleEntry | None
+) -> tuple[str, str] | None:
+    """The application and purpose a sample read states: the grant's, else the organisation's first
+    active application with the sample purpose."""
+    if visible is not None and visible.grants:
+        grant = visible.grants[0]
+        return grant.application.code, grant.purpose
+    org = principal.organisation
+    if org is None:
+        return None
+    code = session.scalar(
+        select(Application.code)
+        .where(Application.organisation_id == org.id, Application.active.is_(True))
+        .order_by(Application.code)
+    )
+    return (code, SAMPLE_PURPOSE) if code else None
+
+
+def sample(
+    workspace: Workspace,
+    session: Session,
+    principal: Principal,
+    entry: CatalogEntry,
+    visible: VisibleEntry | None,
+    engine: SandboxedEngine,
+) -> Sample:
+    chosen = _application(session, principal, visible)
+    if chosen is None:
+        return Sample(refusal="no_application")
+    application, purpose = chosen
+    sql = exp.select("*").from_(exp.Table(this=exp.to_identifier(entry.code, quoted=True))).sql("duckdb")
+    try:
+        answer = run_query(
+            workspace,
+            principal,
+            sql,
+            purpose,
+            application,
+            "json",
+            engine=engine,
+            max_rows=SAMPLE_ROWS,
+            channel="web",
+        )
+        data = json.loads(b"".join(answer.body))
+    except PubdataError as refusal:
+        return Sample(refusal=str(refusal), application=application, purpose=purpose)
+    columns = [c["name"] for c in data["columns"]]
+    return Sample(columns, data["rows"], None, application, purpose)
