@@ -136,6 +136,8 @@ class Settings:
     smtp_timeout_seconds: int = 10
     #: How many times a notification e-mail is tried before it is marked failed.
     mail_max_attempts: int = 5
+    #: Seconds between two runs of the periodic tasks inside ``pubdata serve``; 0: cron runs ``pubdata tick``.
+    tick_interval_seconds: int = 300
 
     @property
     def smtp(self) -> Smtp | None:

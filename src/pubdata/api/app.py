@@ -25,6 +25,7 @@ from pubdata.gateway.engine import QueryError, QueryTimeout
 from pubdata.gateway.identity import NotAuthenticated
 from pubdata.gateway.policy_types import PolicyViolation
 from pubdata.gateway.roles import NotAuthorised
+from pubdata.workflow.scheduler import start_scheduler, stop_scheduler
 from pubdata.workspace import Workspace
 
 #: Every router the app serves; docs/api.md and the tests check their routes against this.
@@ -78,11 +79,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     on every full collection made a tenth of query rewrites ten times slower (p99 ~105 ms vs ~11 ms).
     """
     async with query.lifespan(app):
+        app.state.tick = start_scheduler(app.state.workspace)
         gc.freeze()
         try:
             yield
         finally:
             gc.unfreeze()
+            stop_scheduler(app.state.tick)
 
 
 def create_app(workspace: Workspace) -> FastAPI:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from pubdata.db.models import utcnow
+from pubdata.workflow.escalation import escalate_overdue, expire_items
 from pubdata.workflow.incident_reminders import remind_grave_incidents
 from pubdata.workflow.notify import deliver_pending
 from pubdata.workspace import Workspace
@@ -33,6 +34,8 @@ def _send_mail(workspace: Workspace, now: dt.datetime) -> int:
 #: Every periodic task, in the order they run; a new one is a line here.
 TASKS: dict[str, TickTask] = {
     "mail.send": _send_mail,
+    "requests.escalate": escalate_overdue,
+    "requests.expire": expire_items,
     "incident.remind": remind_grave_incidents,
 }
 

@@ -1,0 +1,295 @@
+"""Moving a requested entry through the workflow (REQ-16), and making its grant (REQ-17).
+
+Each step is one transaction: the item is claimed with a conditional ``UPDATE … WHERE state = seen
+AND lock_version = seen`` (so of two decisions racing, exactly one wins on SQLite and PostgreSQL
+alike), then its grant is made, revoked or renewed through `pubdata.gateway.grants` — the gateway's
+own checks, not a copy — then the step is audited and the next party told. Claiming first also
+orders the locks (item row, then the audit chain) the same way in every step, so two steps never
+wait on each other. A refusal rolls everything back and is audited on its own afterwards, so it
+survives.
+
+A decision may narrow what was asked — fewer fields, a region inside the one asked, an earlier end,
+de-identification per field — and never widen it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pubdata import audit
+from pubdata.db.models import AuditEvent, Grant, RequestItem, User
+from pubdata.errors import InputError, NotFound, RuleViolation
+from pubdata.gateway import grants
+from pubdata.gateway.grants import aware
+from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.settings import Settings, SettingsFile
+from pubdata.workflow.notify import notify
+from pubdata.workflow.parties import (
+    competent_people,
+    is_competent_for,
+    people,
+    require_competent,
+    require_member,
+)
+from pubdata.workflow.request_states import OPEN_STEPS, Action, ItemState, Party, after_check, transition
+from pubdata.workflow.request_views import can_see, item_facts
+from pubdata.workflow.requests import item_target
+from pubdata.workflow.working_days import deadline_for
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the actor says with a step; every part is optional and checked against the step."""
+
+    reason: str | None = None
+    #: Narrowing on approval: the fields shared, a region prefix inside the asked one (and its
+    #: field when the request named none), an earlier end, de-identification per field.
+    fields: Sequence[str] | None = None
+    region_prefix: str | None = None
+    region_field: str | None = None
+    valid_until: dt.datetime | None = None
+    deid: Mapping[str, Any] | None = None
+
+
+class AlreadyDecided(RuleViolation):
+    """Someone else moved the item between our read and our write."""
+
+
+def act(
+    sessions: Callable[[], Session],
+    principal: Principal,
+    item_id: int,
+    action: Action,
+    decision: Decision,
+    settings: SettingsFile,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Take `action` on an item as `principal`, all or nothing; returns the item as it now stands."""
+    login = principal.user.login
+    try:
+        with sessions() as session, session.begin():
+            item = _take(session, principal, item_id, action, decision, settings, now)
+            return item_facts(item, now)
+    except (RuleViolation, NotAuthorised) as why:
+        with sessions() as session, session.begin():
+            audit.record_refusal(
+                session, login, f"request.{action}", f"request-item:{item_id}",
+                reason=str(why), req=getattr(why, "req", None),
+            )  # fmt: skip
+        raise
+
+
+def _authorise(principal: Principal, item: RequestItem, party: Party, action: Action) -> None:
+    step = f"{action.value} ({action.label}) request item {item.id}"
+    provider, division = item.entry.provider, item.entry.provider.division_code
+    if party is Party.REQUESTER:
+        require_member(principal, item.request.requester, Role.CONSUMER, step)
+    elif party is Party.PROVIDER:
+        require_member(principal, provider, Role.PROVIDER, step)
+    elif party is Party.COMPETENT:
+        require_competent(principal, division, step)
+    elif party is Party.PROVIDER_OR_COMPETENT:
+        if not is_competent_for(principal, division):
+            require_member(principal, provider, Role.PROVIDER, step)
+    else:
+        raise NotAuthorised(f"{principal.user.login} may not {step}: the platform does that by itself")
+
+
+def claim(
+    session: Session, item: RequestItem, seen: ItemState, to: ItemState, now: dt.datetime, tenant: Settings
+) -> None:
+    """Move the item if nobody moved it since we read it; opens the next step's clock."""
+    step = OPEN_STEPS.get(to)
+    due = deadline_for(step, now, tenant.deadlines).astimezone(dt.UTC) if step else None
+    moved = session.execute(
+        update(RequestItem)
+        .where(
+            RequestItem.id == item.id,
+            RequestItem.state == seen.value,
+            RequestItem.lock_version == item.lock_version,
+        )
+        .values(
+            state=to.value,
+            lock_version=item.lock_version + 1,
+            step_started_at=now if step else None,
+            due_at=due,
+            escalated_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise AlreadyDecided(
+            f"request item {item.id} was already decided by someone else; reload it", "REQ-16"
+        )
+    session.refresh(item)
+
+
+def _take(
+    session: Session,
+    principal: Principal,
+    item_id: int,
+    action: Action,
+    decision: Decision,
+    settings: SettingsFile,
+    now: dt.datetime,
+) -> RequestItem:
+    item = session.get(RequestItem, item_id)
+    if item is None or not can_see(principal, item.request):
+        raise NotFound(f"no request item {item_id}")
+    seen = ItemState(item.state)
+    step = transition(seen, action)
+    _authorise(principal, item, step.party, action)
+    reason = (decision.reason or "").strip() or None
+    if step.needs_reason and reason is None:
+        raise InputError(f"{action.value} ({action.label}) needs a reason", column="reason")
+    tenant = settings.for_tenant(item.entry.provider.division_code)
+    to = after_check(item.entry.share_class, item.dispute_reason) if action is Action.CHECK else step.to[0]
+    login = principal.user.login
+    detail: dict[str, Any] = {}
+    if action is Action.RENEW:
+        detail["valid_until"] = _renewal_end(item, decision)
+    claim(session, item, seen, to, now, tenant)
+    if action is Action.DISPUTE:
+        item.dispute_reason = reason
+    if step.party is not Party.REQUESTER:
+        item.decided_by, item.decided_at, item.reason = login, now, reason
+    if to is ItemState.APPROVED and seen is not ItemState.PENDING_RENEWAL:
+        grant = _make_grant(
+            session, item, decision if action is not Action.CHECK else Decision(), tenant, login, now
+        )
+        item.grant_id = grant.id
+        detail.update(fields=list(grant.fields), region_prefix=grant.region_prefix, deid=dict(grant.deid))
+        detail.update(valid_until=aware(grant.valid_until))
+    elif action is Action.REVOKE and item.grant_id is not None:
+        grants.revoke_grant(session, item.grant_id, actor=login, reason=reason or "", now=now)
+    elif action is Action.APPROVE_RENEWAL and item.grant_id is not None:
+        until = _renewed_until(session, item, decision)
+        grants.renew_grant(session, item.grant_id, valid_until=until, actor=login, settings=tenant, now=now)
+        detail["valid_until"] = until
+    session.flush()
+    audit.record(
+        session, login, f"request.{action}", item_target(item),
+        request_id=item.request_id, entry=item.entry.code, from_state=seen.value, to_state=to.value,
+        reason=reason, grant_id=item.grant_id, due_at=item.due_at, **detail,
+    )  # fmt: skip
+    _tell(session, item, action, to, tenant)
+    return item
+
+
+def _make_grant(
+    session: Session, item: RequestItem, decision: Decision, tenant: Settings, login: str, now: dt.datetime
+) -> Grant:
+    request = item.request
+    asked = list(item.fields)
+    shared = [f.strip() for f in decision.fields] if decision.fields else asked
+    wider = sorted(set(shared) - set(asked))
+    if wider:
+        raise InputError(
+            f"the request did not ask for {', '.join(wider)}: "
+            "a decision may narrow a request, never widen it",
+            column="fields",
+        )
+    prefix = (decision.region_prefix or "").strip() or item.region_prefix
+    if item.region_prefix and not (prefix or "").startswith(item.region_prefix):
+        raise InputError(
+            f"region {prefix} is not inside the region asked for ({item.region_prefix}): "
+            "a decision is never wider than asked",
+            column="region_prefix",
+        )
+    region_field = item.region_field or decision.region_field
+    assert (
+        request.valid_from is not None and request.valid_until is not None and request.application is not None
+    )
+    asked_until = aware(request.valid_until)
+    until = aware(decision.valid_until) if decision.valid_until else asked_until
+    if until > asked_until:
+        raise InputError(
+            f"the period asked for ends {asked_until:%Y-%m-%d}; a decision cannot extend it",
+            column="valid_until",
+        )
+    return grants.grant_access(
+        session,
+        organisation=request.requester.name,
+        application=request.application.code,
+        entry_code=item.entry.code,
+        fields=shared,
+        region_prefix=prefix,
+        region_field=region_field if prefix else None,
+        deid=grants.normalise_deid(decision.deid, shared),
+        purpose=request.purpose,
+        legal_basis=request.legal_basis,
+        valid_from=max(aware(request.valid_from), now),
+        valid_until=until,
+        actor=login,
+        settings=tenant,
+        now=now,
+    )
+
+
+def _renewal_end(item: RequestItem, decision: Decision) -> dt.datetime:
+    if decision.valid_until is None:
+        raise InputError("a renewal names the new end of the period of use", column="valid_until")
+    until = aware(decision.valid_until)
+    current = item.grant.valid_until if item.grant is not None else None
+    if current is not None and until <= aware(current):
+        raise InputError(
+            f"the grant already runs until {aware(current):%Y-%m-%d}; a renewal asks for a later end",
+            column="valid_until",
+        )
+    return until
+
+
+def _renewed_until(session: Session, item: RequestItem, decision: Decision) -> dt.datetime:
+    """The end the requester asked for (from the audit log, the record of the ask), or an earlier one."""
+    asked_event = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target == item_target(item), AuditEvent.action == f"request.{Action.RENEW}")
+        .where(AuditEvent.outcome == "ok")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if asked_event is None:
+        raise NotFound(f"request item {item.id} has no renewal request on record")
+    asked = aware(dt.datetime.fromisoformat(str(asked_event.detail["valid_until"])))
+    until = aware(decision.valid_until) if decision.valid_until else asked
+    if until > asked:
+        raise InputError(
+            f"the renewal asked for {asked:%Y-%m-%d}; a decision cannot go beyond it", column="valid_until"
+        )
+    return until
+
+
+def requester_people(session: Session, item: RequestItem) -> list[User]:
+    """The person who asked, or the requesting organisation's consumer staff if that person left."""
+    request = item.request
+    user = session.scalar(select(User).where(User.login == request.requested_by, User.active.is_(True)))
+    return [user] if user is not None else people(session, [request.requester], Role.CONSUMER)
+
+
+def _tell(session: Session, item: RequestItem, action: Action, to: ItemState, tenant: Settings) -> None:
+    division = item.entry.provider.division_code
+    next_actors: list[User] = []
+    if to in (ItemState.PENDING_DECISION, ItemState.PENDING_RENEWAL):
+        next_actors = people(session, [item.entry.provider], Role.PROVIDER)
+    elif to is ItemState.IN_COORDINATION:
+        next_actors = competent_people(session, division)
+    told = {u.id: u for u in next_actors}
+    if to not in OPEN_STEPS or action in (Action.CHECK, Action.REFUSE_RENEWAL):
+        told.update({u.id: u for u in requester_people(session, item)})
+    due = f"，请在 {aware(item.due_at):%Y-%m-%d} 前办理" if item.due_at is not None else ""
+    notify(
+        session,
+        told.values(),
+        f"request.{action}",
+        f"{item.entry.name}：{action.label}，现为{to.label}",
+        f"共享申请 {item.request_id} 的 {item.entry.code}（{item.request.requester.name}）{action.label}，"
+        f"当前状态：{to.label}{due}。{('理由：' + item.reason) if item.reason else ''}",
+        f"/requests/{item.request_id}",
+        tenant,
+    )
