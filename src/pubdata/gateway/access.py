@@ -47,7 +47,8 @@ from pubdata.gateway.assessments import assess_level, find_covering, holds_perso
 from pubdata.gateway.compile_policy import compile_table_policy
 from pubdata.gateway.grants import aware, grant_state
 from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
-from pubdata.gateway.roles import Principal, Role
+from pubdata.gateway.roles import Principal
+from pubdata.gateway.visibility import QUERY_ROLES, SENSITIVE_NATIONAL, VisibleEntry, visible_page
 from pubdata.keys import workspace_key
 from pubdata.settings import Settings
 
@@ -65,8 +66,6 @@ __all__ = [
 #: Organisations that count as government for unconditional sharing: the four holder types (REQ-2).
 GOVERNMENT_TYPES = frozenset(OrgType)
 #: Roles that may query shared data at all; an auditor or an administrator reads the audit trail.
-QUERY_ROLES = (Role.CONSUMER, Role.PROVIDER)
-SENSITIVE_NATIONAL = (NationalLevel.CORE, NationalLevel.IMPORTANT)
 _GRANT_CODE = re.compile(r"grant:(\d+)", re.IGNORECASE)
 
 
@@ -320,38 +319,9 @@ def decide(
 # --- the catalogue a caller may query -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VisibleEntry:
-    """An entry a principal may query, and on what footing (own data, unconditional, or grants)."""
-
-    entry: CatalogEntry
-    rule: AccessRule
-    grants: tuple[Grant, ...] = ()
-
-
 def visible_entries(session: Session, principal: Principal, now: dt.datetime) -> list[VisibleEntry]:
-    """Published entries the principal's organisation may query now, by code; [] without one."""
-    org = principal.organisation
-    if org is None or not principal.has_role(*QUERY_ROLES):
-        return []
-    query = (
-        select(CatalogEntry)
-        .where(CatalogEntry.state == EntryState.PUBLISHED, CatalogEntry.classified.is_(False))
-        .options(selectinload(CatalogEntry.fields))
-        .order_by(CatalogEntry.code)
-    )
-    held: dict[int, list[Grant]] = {}
-    for grant in session.scalars(select(Grant).where(Grant.organisation_id == org.id).order_by(Grant.id)):
-        if grant_state(grant, now) == "active" and grant.application.active:
-            held.setdefault(grant.entry_id, []).append(grant)
-    visible: list[VisibleEntry] = []
-    for entry in session.scalars(query):
-        if entry.provider_id == org.id:
-            visible.append(VisibleEntry(entry, AccessRule.OWN_DATA))
-        elif entry.share_class is ShareClass.NOT_SHARED:
-            continue
-        elif entry.id in held:
-            visible.append(VisibleEntry(entry, AccessRule.GRANT, tuple(held[entry.id])))
-        elif entry.share_class is ShareClass.UNCONDITIONAL and _national_level(entry) is None:
-            visible.append(VisibleEntry(entry, AccessRule.UNCONDITIONAL))
-    return visible
+    """Published entries the principal's organisation may query now, by code; [] without one.
+
+    The whole list; the catalogue pages use `visibility.visible_page`, which pages in SQL.
+    """
+    return visible_page(session, principal, now, limit=None)
