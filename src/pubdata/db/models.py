@@ -282,9 +282,9 @@ class Grant(Base):
 
     __tablename__ = "grants"
     id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
-    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"), index=True)
     fields: Mapped[list[Any]] = mapped_column(default=list)
     #: Division-code prefix the rows must lie in (e.g. "3304"); None: no region filter.
     region_prefix: Mapped[str | None] = mapped_column(String(12))
