@@ -8,9 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from bench import export, ingest, query
+from bench import catalog, export, ingest, query
 
-BENCHMARKS = {"ingest": ingest.run, "query": query.run, "export": export.run}
+BENCHMARKS = {
+    "ingest": ingest.run,
+    "query": query.run,
+    "export": export.run,
+    "catalog": catalog.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
