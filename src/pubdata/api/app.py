@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 import pubdata
 from pubdata import web
-from pubdata.api import catalog, health, query
+from pubdata.api import catalog, health, incidents, query, responsible, usage
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.access import AccessDenied
@@ -29,7 +29,9 @@ from pubdata.workflow.scheduler import start_scheduler, stop_scheduler
 from pubdata.workspace import Workspace
 
 #: Every router the app serves; docs/api.md and the tests check their routes against this.
-ROUTERS: tuple[APIRouter, ...] = (health.router, catalog.router, query.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router, catalog.router, query.router, incidents.router, responsible.router, usage.router
+)
 
 #: (error class, HTTP status, error code); the first class that matches wins.
 ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
