@@ -1,0 +1,493 @@
+"""Objections (异议, REQ-12) and their deadlines (REQ-13): the moves, who may make them, and the
+periodic work.
+
+A consumer whose organisation may read an entry (a grant, or an unconditionally shared entry), or
+any signed-in person as a data subject, names records of the entry by its key fields and says what
+is wrong. The competent department covering the provider accepts it within ``objection_accept``
+working days — and the records are flagged at once, disputed in every gateway answer — or rejects it
+with a reason. The provider then verifies within ``objection_verify`` working days: *corrected*
+(a newer dataset version carries the fix, ingested through the normal path) or *upheld* (with a
+reason: the record was right); either way the records are unflagged. The competent department
+archives the objection, or the tick task ``objections.archive`` does after `ARCHIVE_AFTER_DAYS`
+calendar days without a move.
+
+Every move is one audit event ``objection.<action>`` on ``objection:<id>`` and a notification to
+whoever acts next and to the raiser; a refusal (wrong role or organisation, wrong state) is audited
+too. A move is a conditional UPDATE on the state and ``lock_version`` seen, so of two people deciding
+at once exactly one wins. ``objections.escalate`` tells the competent department, once per step,
+about a step past its deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from pubdata import audit
+from pubdata.catalog.classes import EntryState, ShareClass, WriteMode
+from pubdata.catalog.service import get_entry
+from pubdata.db.models import CatalogEntry, DatasetVersion, Grant, Objection, User
+from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
+from pubdata.gateway.grants import aware, grant_state
+from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.settings import Settings, SettingsFile
+from pubdata.workflow.notify import notify
+from pubdata.workflow.objection_records import check_records
+from pubdata.workflow.objection_states import (
+    ARCHIVABLE,
+    ARCHIVE_AFTER_DAYS,
+    DEADLINE_STEPS,
+    TRANSITIONS,
+    WAITING_ON,
+    Actor,
+    ObjectionState,
+    RaiserKind,
+    Transition,
+    transition,
+)
+from pubdata.workflow.parties import competent_people, people, require_competent, require_member
+from pubdata.workflow.working_days import deadline_for, is_overdue
+from pubdata.workspace import Workspace
+
+#: Who the audit log names for moves the platform makes by itself.
+PLATFORM = "platform"
+
+
+def target(objection_id: int) -> str:
+    return f"objection:{objection_id}"
+
+
+def get_objection(session: Session, objection_id: int) -> Objection:
+    found = session.scalar(
+        select(Objection)
+        .where(Objection.id == objection_id)
+        .options(selectinload(Objection.entry).selectinload(CatalogEntry.provider))
+        .execution_options(populate_existing=True)
+    )
+    if found is None:
+        raise NotFound(f"no objection {objection_id}")
+    return found
+
+
+def _refuse(session: Session, actor: str, action: str, where: str, error: PubdataError) -> NoReturn:
+    req = getattr(error, "req", None) or "REQ-12"
+    audit.record_refusal(session, actor, f"objection.{action}", where, reason=str(error), req=req)
+    raise error
+
+
+# --- raising ------------------------------------------------------------------------------------
+
+
+def _may_raise(
+    session: Session, principal: Principal, entry: CatalogEntry, kind: RaiserKind, now: dt.datetime
+) -> None:
+    if kind is RaiserKind.DATA_SUBJECT:
+        return  # anyone signed in may say that data about them is wrong
+    org = principal.organisation
+    if principal.has_role(Role.CONSUMER) and org is not None:
+        if entry.share_class is ShareClass.UNCONDITIONAL:
+            return
+        grants = session.scalars(
+            select(Grant).where(Grant.entry_id == entry.id, Grant.organisation_id == org.id)
+        )
+        # Held: neither revoked nor expired (a grant that starts later is held already).
+        if any(grant_state(g, now) in {"active", "pending"} for g in grants):
+            return
+    raise NotAuthorised(
+        f"{principal.user.login} may not object to {entry.code} as a consumer: only consumer staff of an "
+        "organisation holding a grant on it (any organisation for an unconditionally shared entry) "
+        "may; a person objecting to data about themselves raises it as data_subject"
+    )
+
+
+def raise_objection(
+    session: Session,
+    principal: Principal,
+    entry_code: str,
+    records: Sequence[Mapping[str, Any]],
+    description: str,
+    *,
+    kind: RaiserKind | str = RaiserKind.CONSUMER,
+    now: dt.datetime,
+    settings: SettingsFile,
+) -> Objection:
+    """A new objection in ``submitted``, due for acceptance within ``objection_accept`` working days."""
+    login = principal.user.login
+    raiser = RaiserKind.parse(kind)
+    entry = get_entry(session, entry_code)
+    if not description.strip():
+        raise InputError(
+            "an objection needs a description of what is wrong with the records", column="description"
+        )
+    try:
+        if entry.state is not EntryState.PUBLISHED:
+            raise RuleViolation(
+                f"entry {entry.code} is not published; only published data can be objected to", "REQ-12"
+            )
+        _may_raise(session, principal, entry, raiser, now)
+    except (NotAuthorised, RuleViolation) as refusal:
+        _refuse(session, login, "raise", f"entry:{entry.code}", refusal)
+    checked = check_records(entry, records)
+    tenant = settings.for_tenant(entry.provider.division_code)
+    objection = Objection(
+        entry_id=entry.id,
+        raised_by=login,
+        raiser_org_id=principal.organisation.id if principal.organisation is not None else None,
+        raiser_kind=raiser.value,
+        record_keys=checked,
+        description=description.strip(),
+        state=ObjectionState.SUBMITTED.value,
+        step_started_at=now,
+        due_at=_due(ObjectionState.SUBMITTED, now, settings, entry),
+        lock_version=0,
+    )
+    session.add(objection)
+    session.flush()
+    audit.record(
+        session, login, "objection.raise", target(objection.id),
+        entry=entry.code, kind=raiser.value, records=len(checked), due_at=_iso(objection.due_at),
+    )  # fmt: skip
+    _tell(session, objection, entry, "raise", ObjectionState.SUBMITTED, tenant)
+    return objection
+
+
+# --- moving -------------------------------------------------------------------------------------
+
+
+def _due(
+    state: ObjectionState, now: dt.datetime, settings: SettingsFile, entry: CatalogEntry
+) -> dt.datetime | None:
+    step = DEADLINE_STEPS.get(state)
+    if step is None:
+        return None
+    deadlines = settings.for_tenant(entry.provider.division_code).deadlines
+    return deadline_for(step[0], now, deadlines).astimezone(dt.UTC)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return aware(moment).isoformat() if moment is not None else None
+
+
+def _authorise(principal: Principal, move: Transition, entry: CatalogEntry) -> None:
+    step = f"{move.action} objections on {entry.code}"
+    if move.actor is Actor.COMPETENT:
+        require_competent(principal, entry.provider.division_code, step)
+    elif move.actor is Actor.PROVIDER:
+        require_member(principal, entry.provider, Role.PROVIDER, step)
+    else:
+        raise NotAuthorised(f"{principal.user.login} may not {step}: the platform does that by itself")
+
+
+def _permitted(session: Session, principal: Principal, objection: Objection, action: str) -> Transition:
+    """The move, once the caller's role and the objection's state allow it (refusals audited)."""
+    login = principal.user.login
+    try:
+        first = next((t for t in TRANSITIONS if t.action == action), None)
+        if first is None:
+            raise RuleViolation(f"unknown objection action {action!r}", "REQ-12")
+        _authorise(principal, first, objection.entry)
+        return transition(action, ObjectionState(objection.state))
+    except (NotAuthorised, RuleViolation) as refusal:
+        _refuse(session, login, action, target(objection.id), refusal)
+
+
+def _move(
+    session: Session,
+    objection: Objection,
+    move: Transition,
+    actor: str,
+    now: dt.datetime,
+    settings: SettingsFile,
+    *,
+    reason: str | None = None,
+    **detail: Any,
+) -> Objection:
+    """One move: the conditional UPDATE, its audit event and its notifications."""
+    values: dict[str, Any] = {
+        "state": move.target.value,
+        "step_started_at": now,
+        "due_at": _due(move.target, now, settings, objection.entry),
+        "escalated_at": None,
+        "handled_by": actor,
+        "lock_version": objection.lock_version + 1,
+        "updated_at": now,
+    }
+    if reason is not None:
+        values["reason"] = reason
+    values.update({k: v for k, v in detail.items() if k == "corrected_version"})
+    moved = session.execute(
+        update(Objection)
+        .where(
+            Objection.id == objection.id,
+            Objection.state == move.source.value,
+            Objection.lock_version == objection.lock_version,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuleViolation(
+            f"objection {objection.id} was already decided by someone else; look at it again", "REQ-12"
+        )
+    session.refresh(objection)
+    facts = {k: v for k, v in detail.items() if v is not None}
+    if reason is not None:
+        facts["reason"] = reason
+    audit.record(
+        session, actor, f"objection.{move.action}", target(objection.id),
+        entry=objection.entry.code, state_from=move.source.value, state=move.target.value,
+        due_at=_iso(objection.due_at), **facts,
+    )  # fmt: skip
+    tenant = settings.for_tenant(objection.entry.provider.division_code)
+    _tell(session, objection, objection.entry, move.action, move.target, tenant)
+    return objection
+
+
+def _tell(
+    session: Session,
+    objection: Objection,
+    entry: CatalogEntry,
+    action: str,
+    state: ObjectionState,
+    settings: Settings,
+) -> None:
+    """The next actor (if any) and the raiser learn of the move."""
+    users = _actors(session, WAITING_ON.get(state), entry)
+    raiser = session.scalar(select(User).where(User.login == objection.raised_by))
+    if raiser is not None:
+        users.append(raiser)
+    body = f"{entry.name}（{entry.code}）的数据异议 #{objection.id} 现为「{state.label}」。"
+    if objection.reason and state in (
+        ObjectionState.REJECTED,
+        ObjectionState.UPHELD,
+        ObjectionState.UNFLAGGED,
+    ):
+        body += f"\n理由：{objection.reason}"
+    notify(
+        session, users, f"objection.{action}", f"数据异议 #{objection.id}：{state.label}", body,
+        f"/objections/{objection.id}", settings,
+    )  # fmt: skip
+
+
+def _actors(session: Session, actor: Actor | None, entry: CatalogEntry) -> list[User]:
+    if actor is Actor.COMPETENT:
+        return competent_people(session, entry.provider.division_code)
+    if actor is Actor.PROVIDER:
+        return people(session, [entry.provider], Role.PROVIDER)
+    return []
+
+
+def accept(
+    session: Session, principal: Principal, objection_id: int, *, now: dt.datetime, settings: SettingsFile
+) -> Objection:
+    """Accept and, in the same transaction, flag: the records are disputed from this commit on."""
+    objection = get_objection(session, objection_id)
+    move = _permitted(session, principal, objection, "accept")
+    login = principal.user.login
+    _move(session, objection, move, login, now, settings)
+    return _move(
+        session, objection, transition("flag", ObjectionState(objection.state)), login, now, settings,
+        data_version=_current_version(session, objection.entry_id), records=len(objection.record_keys),
+    )  # fmt: skip
+
+
+def reject(
+    session: Session,
+    principal: Principal,
+    objection_id: int,
+    reason: str,
+    *,
+    now: dt.datetime,
+    settings: SettingsFile,
+) -> Objection:
+    return _decide_with_reason(session, principal, objection_id, "reject", reason, now, settings)
+
+
+def uphold(
+    session: Session,
+    principal: Principal,
+    objection_id: int,
+    reason: str,
+    *,
+    now: dt.datetime,
+    settings: SettingsFile,
+) -> Objection:
+    """The provider found the records right: upheld, then unflagged."""
+    objection = _decide_with_reason(session, principal, objection_id, "uphold", reason, now, settings)
+    return _move(
+        session,
+        objection,
+        transition("unflag", ObjectionState(objection.state)),
+        principal.user.login,
+        now,
+        settings,
+    )
+
+
+def _decide_with_reason(
+    session: Session,
+    principal: Principal,
+    objection_id: int,
+    action: str,
+    reason: str,
+    now: dt.datetime,
+    settings: SettingsFile,
+) -> Objection:
+    if not reason or not reason.strip():
+        raise InputError(f"to {action} an objection, give the reason the raiser will read", column="reason")
+    objection = get_objection(session, objection_id)
+    move = _permitted(session, principal, objection, action)
+    return _move(session, objection, move, principal.user.login, now, settings, reason=reason.strip())
+
+
+def archive(
+    session: Session, principal: Principal, objection_id: int, *, now: dt.datetime, settings: SettingsFile
+) -> Objection:
+    objection = get_objection(session, objection_id)
+    move = _permitted(session, principal, objection, "archive")
+    return _move(session, objection, move, principal.user.login, now, settings)
+
+
+# --- correcting: a new dataset version through the normal ingest path --------------------------
+
+
+def _current_version(session: Session, entry_id: int) -> int | None:
+    return session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.entry_id == entry_id))
+
+
+def _version_at_flag(session: Session, objection_id: int) -> int | None:
+    events = audit.list_events(session, "objection.flag")
+    found = [e for e in events if e.target == target(objection_id)]
+    version = found[-1].detail.get("data_version") if found else None
+    return int(version) if version is not None else None
+
+
+def correct(
+    workspace: Workspace,
+    principal: Principal,
+    objection_id: int,
+    *,
+    file: Path | None = None,
+    version: int | None = None,
+    now: dt.datetime,
+) -> Objection:
+    """The provider corrected the records: `file` is ingested now (upsert) or `version` names a
+    version ingested after the flagging; then corrected and unflagged in one transaction."""
+    if (file is None) == (version is None):
+        raise InputError("give exactly one of a corrected file and the version that corrected the records")
+    login = principal.user.login
+    with workspace.sessions() as session:
+        objection = get_objection(session, objection_id)
+        _permitted(session, principal, objection, "correct")
+        entry_code = objection.entry.code
+        if version is not None:
+            flagged_at = _version_at_flag(session, objection_id)
+            exists = session.scalar(
+                select(DatasetVersion.id).where(
+                    DatasetVersion.entry_id == objection.entry_id, DatasetVersion.version == version
+                )
+            )
+            if exists is None or (flagged_at is not None and version <= flagged_at):
+                why = RuleViolation(
+                    f"version {version} of {entry_code} did not correct objection {objection_id}: name a "
+                    f"version ingested after the records were flagged (after version {flagged_at})",
+                    "REQ-12",
+                )
+                _refuse(session, login, "correct", target(objection_id), why)
+    if file is not None:
+        from pubdata.ingest.pipeline import ingest_file  # the ingest path is heavy; only this move needs it
+
+        version = ingest_file(
+            workspace, entry_code, file, operator=login, mode=WriteMode.UPSERT
+        ).version.version
+    settings = workspace.settings
+    with workspace.sessions() as session, session.begin():
+        objection = get_objection(session, objection_id)
+        move = _permitted(session, principal, objection, "correct")
+        _move(session, objection, move, login, now, settings, corrected_version=version)
+        unflag = transition("unflag", ObjectionState(objection.state))
+        return _move(session, objection, unflag, login, now, settings)
+
+
+# --- periodic work (registered in `pubdata.workflow.tick.TASKS`) ---------------------------------
+
+
+def escalate_overdue(workspace: Workspace, now: dt.datetime) -> int:
+    """Tell the competent department, once per step, about each step past its deadline."""
+    with workspace.sessions() as session:
+        open_ids = session.scalars(
+            select(Objection.id).where(
+                Objection.state.in_([s.value for s in DEADLINE_STEPS]),
+                Objection.due_at.is_not(None),
+                Objection.escalated_at.is_(None),
+            )
+        ).all()
+    done = 0
+    for objection_id in open_ids:
+        with workspace.sessions() as session, session.begin():
+            objection = get_objection(session, objection_id)
+            if objection.due_at is None or objection.escalated_at is not None:
+                continue
+            if not is_overdue(aware(objection.due_at), now):
+                continue
+            claimed = session.execute(
+                update(Objection)
+                .where(
+                    Objection.id == objection.id,
+                    Objection.state == objection.state,
+                    Objection.lock_version == objection.lock_version,
+                    Objection.escalated_at.is_(None),
+                )
+                .values(escalated_at=now, lock_version=objection.lock_version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            session.refresh(objection)
+            entry = objection.entry
+            state = ObjectionState(objection.state)
+            audit.record(
+                session, PLATFORM, "objection.escalate", target(objection.id),
+                entry=entry.code, state=state.value, due_at=_iso(objection.due_at),
+            )  # fmt: skip
+            notify(
+                session,
+                competent_people(session, entry.provider.division_code),
+                "objection.escalate",
+                f"数据异议 #{objection.id} 已超期",
+                f"{entry.name}（{entry.code}）的数据异议 #{objection.id} "
+                f"在「{state.label}」环节已超过办理时限。",
+                f"/objections/{objection.id}",
+                workspace.settings.for_tenant(entry.provider.division_code),
+            )
+            done += 1
+    return done
+
+
+def archive_stale(workspace: Workspace, now: dt.datetime) -> int:
+    """Archive objections left unflagged or rejected for `ARCHIVE_AFTER_DAYS` days."""
+    cutoff = now - dt.timedelta(days=ARCHIVE_AFTER_DAYS)
+    with workspace.sessions() as session:
+        candidates = session.execute(
+            select(Objection.id, Objection.step_started_at).where(
+                Objection.state.in_([s.value for s in ARCHIVABLE])
+            )
+        ).all()
+    done = 0
+    for objection_id, started in candidates:
+        if started is None or aware(started) > cutoff:
+            continue
+        with workspace.sessions() as session, session.begin():
+            objection = get_objection(session, objection_id)
+            try:
+                move = transition("archive", ObjectionState(objection.state))
+                _move(session, objection, move, PLATFORM, now, workspace.settings, automatic=True)
+            except RuleViolation:
+                continue  # someone moved it meanwhile
+            done += 1
+    return done
