@@ -56,7 +56,18 @@ def demo(
         else:
             print_summary(path, jsonable(summary), accounts)
     if url is not None:
+        if not as_json:
+            _announce_portal(url, accounts)
         run_server(Workspace.open(path), host, port)
+
+
+def _announce_portal(url: str, accounts: Path) -> None:
+    """The portal's address and the demo's sign-ins, so a first visitor can log in at once."""
+    import json
+
+    users = json.loads(accounts.read_text("utf-8"))["users"]
+    rows = [(u["login"], u["password"], "、".join(u["role_labels"]), u["organisation"] or "") for u in users]
+    table(f"Portal: {url}", ["login", "password", "roles", "organisation"], rows)
 
 
 def _build(path: Path, scale: float, quiet: bool) -> Any:
