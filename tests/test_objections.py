@@ -4,6 +4,7 @@ bad input, one winner for two decisions at once, and escalation that happens onc
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -264,3 +265,45 @@ def test_a_correction_must_name_a_version_after_the_flagging(demo: Workspace, tm
     with pytest.raises(InputError, match="exactly one"):
         objections.correct(demo, principal(demo, PROVIDER), objection_id, now=NOW)
     assert state_of(demo, objection_id) == "flagged"
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def test_the_cli_raises_lists_accepts_and_shows(demo: Workspace) -> None:
+    from typer.testing import CliRunner
+
+    from pubdata.cli.main import app
+
+    runner = CliRunner()
+    home = ["--home", str(demo.home), "--json"]
+    record = key_of(served_record(demo, 50))
+    named = ",".join(f"{k}={v}" for k, v in record.items())
+    raised = runner.invoke(
+        app,
+        ["objections", "raise", "--as", CONSUMER, "--entry", SOCIAL, "--record", named,
+         "--description", "参保日期有误", *home],
+    )  # fmt: skip
+    assert raised.exit_code == 0, raised.output
+    objection_id = json.loads(raised.output)["id"]
+    waiting = runner.invoke(app, ["objections", "list", "--as", COMPETENT, "--view", "waiting", *home])
+    assert waiting.exit_code == 0, waiting.output
+    assert objection_id in [o["id"] for o in json.loads(waiting.output)]
+    refused = runner.invoke(app, ["objections", "accept", "--as", PROVIDER, str(objection_id), *home])
+    assert refused.exit_code != 0 and "may not" in refused.output
+    accepted = runner.invoke(app, ["objections", "accept", "--as", COMPETENT, str(objection_id), *home])
+    assert accepted.exit_code == 0, accepted.output
+    assert json.loads(accepted.output)["state"]["value"] == "flagged"
+    upheld = runner.invoke(
+        app, ["objections", "uphold", "--as", PROVIDER, str(objection_id), "--reason", "无误", *home]
+    )
+    assert json.loads(upheld.output)["state"]["value"] == "unflagged"
+    shown = runner.invoke(app, ["objections", "show", "--as", CONSUMER, str(objection_id), *home])
+    actions = [e["action"] for e in json.loads(shown.output)["history"] if e["outcome"] == "ok"]
+    assert actions == [
+        "objection.raise",
+        "objection.accept",
+        "objection.flag",
+        "objection.uphold",
+        "objection.unflag",
+    ]
