@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 import pubdata
 from pubdata import web
 from pubdata.api import catalog, health, incidents, objections, query, responsible, usage
+from pubdata.api import requests as sharing_requests
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.access import AccessDenied
@@ -30,8 +31,8 @@ from pubdata.workspace import Workspace
 
 #: Every router the app serves; docs/api.md and the tests check their routes against this.
 ROUTERS: tuple[APIRouter, ...] = (
-    health.router, catalog.router, query.router, objections.router, incidents.router, responsible.router,
-    usage.router,
+    health.router, catalog.router, query.router, objections.router, sharing_requests.router,
+    incidents.router, responsible.router, usage.router,
 )
 
 #: (error class, HTTP status, error code); the first class that matches wins.

@@ -12,6 +12,7 @@ import typer
 from pubdata import __version__
 from pubdata.cli import audit, catalog, collection, data, demo, grants, identity, orgs, query
 from pubdata.cli import conformance as conformance_cli
+from pubdata.cli import requests as requests_cli
 from pubdata.cli import objections as objections_cli
 from pubdata.cli.errors import ReportingGroup
 from pubdata.cli.options import Home, Json, open_workspace
@@ -79,6 +80,7 @@ grants.register(app)
 query.register(app)
 app.add_typer(audit.app, name="audit")
 conformance_cli.register(app)
+requests_cli.register(app)
 app.add_typer(objections_cli.app, name="objections")
 
 
