@@ -12,8 +12,10 @@ import typer
 from pubdata import __version__
 from pubdata.cli import audit, catalog, collection, data, demo, grants, identity, orgs, query
 from pubdata.cli import conformance as conformance_cli
-from pubdata.cli import requests as requests_cli
+from pubdata.cli import incidents as incidents_cli
 from pubdata.cli import objections as objections_cli
+from pubdata.cli import requests as requests_cli
+from pubdata.cli import usage as usage_cli
 from pubdata.cli.errors import ReportingGroup
 from pubdata.cli.options import Home, Json, open_workspace
 from pubdata.cli.render import fields_block, print_json, success
@@ -82,6 +84,8 @@ app.add_typer(audit.app, name="audit")
 conformance_cli.register(app)
 requests_cli.register(app)
 app.add_typer(objections_cli.app, name="objections")
+app.add_typer(incidents_cli.app, name="incidents")
+usage_cli.register(app)
 
 
 @app.command()

@@ -10,12 +10,16 @@ from typing import Annotated, Any
 import typer
 
 from pubdata.api import reads
+from pubdata.api.responsible import ResponsibleOut, responsible_out
 from pubdata.api.schemas import OrganisationOut
 from pubdata.catalog import service
 from pubdata.catalog.specs import organisation_from_dict
 from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.errors import InputError
+from pubdata.gateway.identity import find_user
+from pubdata.gateway.roles import Principal, Scope
+from pubdata.workflow.responsibility import Duty, change_as
 
 app = typer.Typer(
     help="Organisations: data holders, consumers and competent departments.", no_args_is_help=True
@@ -105,3 +109,56 @@ def show(
     with reading(home) as (_workspace, session):
         found = reads.organisation(session, ref)
     print_json(found) if as_json else print_organisation(found)
+
+
+def _print_history(found: ResponsibleOut) -> None:
+    table(
+        f"{found.organisation} 责任人 (head {found.head or '空缺'}, security officer "
+        f"{found.security_officer or '空缺'})",
+        ["duty", "name", "contact", "from", "until", "recorded by"],
+        (
+            [h.duty.label, h.name, h.contact, h.started_at, h.ended_at or "current", h.changed_by]
+            for h in found.history
+        ),
+    )
+
+
+@app.command()
+def responsible(
+    ref: Annotated[str, typer.Argument(help="Name, short name or USCC.")],
+    duty: Annotated[
+        str, typer.Option("--duty", help="head (第一责任人) or security_officer (数据安全负责人).")
+    ],
+    login: Annotated[str, typer.Option("--as", help="Login of the person making the change.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The new holder; omit to leave it vacant.")
+    ] = None,
+    contact: Annotated[str | None, typer.Option("--contact", help="Telephone or e-mail.")] = None,
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Name a new head or security officer (REQ-25); the previous one's record is kept."""
+    with writing(home) as (workspace, session):
+        user = find_user(session, login)
+        principal = Principal(user, user.organisation, user.roles, frozenset(Scope))
+        org = service.find_organisation(session, ref)
+        settings = workspace.settings.for_tenant(org.division_code)
+        changed = change_as(session, principal, org, Duty.parse(duty), name, contact, settings=settings)
+        found = responsible_out(session, org)
+    if as_json:
+        print_json(found)
+        return
+    success(f"{found.organisation}: {'changed' if changed else 'unchanged'}")
+    _print_history(found)
+
+
+@app.command("history")
+def responsible_history(
+    ref: Annotated[str, typer.Argument(help="Name, short name or USCC.")],
+    home: Home = None,
+    as_json: Json = False,
+) -> None:
+    """Who has been the head and the security officer, and when (REQ-25)."""
+    with reading(home) as (_workspace, session):
+        found = responsible_out(session, service.find_organisation(session, ref))
+    print_json(found) if as_json else _print_history(found)
