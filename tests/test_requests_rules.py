@@ -329,3 +329,16 @@ def test_the_cli_files_a_request_and_runs_the_tick(workspace: Workspace) -> None
     assert json.loads(done.output)["requests.escalate"] >= 1
     refused = runner.invoke(cli, ["requests", "refuse", str(item["id"]), "--as", PROVIDER, *home, *at])
     assert refused.exit_code != 0 and "needs a reason" in refused.output
+
+
+@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-17")
+def test_approval_racing_a_refusal_has_one_winner_on_postgresql(pg_workspace: Workspace) -> None:
+    build_demo(pg_workspace.home, scale=0.02)
+    workspace = Workspace.open(pg_workspace.home)
+    assert workspace.db_url.startswith("postgresql")
+    ensure_user(workspace, PROVIDER, HRSS, Role.PROVIDER)
+    for _ in range(3):
+        item_id = _pending_decision(workspace)
+        assert_one_winner(workspace, item_id, _race(workspace, item_id))
+    workspace.engine.dispose()
