@@ -103,7 +103,7 @@ def test_consumer_searches_opens_the_entry_and_sees_masked_jiaxing_rows(portal: 
     page.get_by_role("button", name="搜索").click()
     link = page.locator(f'#results a[href="/entries/{SOCIAL}"]')
     link.wait_for()
-    assert "q=" in page.url  # htmx pushed the search into the address bar
+    page.wait_for_url(re.compile(r"/catalog\?.*q="))  # htmx pushed the search into the address bar
     link.click()
     page.wait_for_url(f"{url}/entries/{SOCIAL}")
     headers = page.locator("#sample thead th").all_inner_texts()

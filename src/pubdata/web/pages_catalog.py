@@ -111,7 +111,8 @@ def catalog(
     except (ValueError, InputError, NotFound) as error:
         page, problem = None, str(error)
     context = {"page": page, "chosen": chosen, "problem": problem, "page_size": PAGE_SIZE}
-    if request.headers.get("hx-request"):
+    # htmx restoring a page missing from its history cache asks for the whole page.
+    if request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request"):
         return render(request, "catalog_results.html", context)
     return render(request, "catalog.html", {**context, **_facets(request)})
 
