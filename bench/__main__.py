@@ -8,13 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from bench import catalog, export, ingest, query
+from bench import audit, catalog, export, ingest, query
 
 BENCHMARKS = {
     "ingest": ingest.run,
     "query": query.run,
     "export": export.run,
     "catalog": catalog.run,
+    "audit": audit.run,
 }
 
 

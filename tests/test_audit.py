@@ -489,3 +489,23 @@ def test_cli_reports(workspace: Workspace) -> None:
     assert code == 0 and "audit.who_accessed" in output
     code, output = _cli("audit", "who-accessed", "--home", home)
     assert code == 2 and "exactly one" in output
+
+
+@pytest.mark.req("REQ-40")
+def test_appends_in_one_transaction_stay_linked_through_savepoints_and_commits(workspace: Workspace) -> None:
+    """The chain's tail is remembered within a transaction only: a rolled-back savepoint or a commit
+    forgets it, so the next event links to what the database really holds."""
+    with workspace.sessions() as s:
+        with s.begin():
+            audit.record(s, "t", "bulk.a", "1")
+            nested = s.begin_nested()
+            audit.record(s, "t", "bulk.lost", "2")
+            nested.rollback()
+            audit.record(s, "t", "bulk.b", "3")
+            audit.record(s, "t", "bulk.c", "4")
+        with s.begin():
+            audit.record(s, "t", "bulk.d", "5")
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+        assert actions[-4:] == ["bulk.a", "bulk.b", "bulk.c", "bulk.d"] and "bulk.lost" not in actions
+        report = audit.verify(s, audit.public_key_pem(workspace.home))
+        assert report.ok, report.summary()

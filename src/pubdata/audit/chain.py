@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 
 from pubdata.db.models import AuditEvent, utcnow
 
@@ -79,6 +80,43 @@ def lock_chain(session: Session) -> None:
         lock(connection)
 
 
+#: session.info keys of what this transaction already knows under the append lock.
+TAIL = "pubdata.audit.tail"
+SIGNED = "pubdata.audit.signed"
+
+
+def _forget(session: Session, *_args: object) -> None:
+    session.info.pop(TAIL, None)
+    session.info.pop(SIGNED, None)
+
+
+def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # A flush runs in a subtransaction of its own; its end is not the end of the lock.
+    if transaction.origin is not SessionTransactionOrigin.SUBTRANSACTION:
+        _forget(session)
+
+
+def remember(session: Session, key: str, value: object) -> None:
+    """Keep `value` for the rest of the session's current transaction (the lock is held till then).
+
+    The end of the transaction or of a savepoint, and any rollback, forget it, so a value never
+    outlives the lock or an insert that was rolled back.
+    """
+    if not sa_event.contains(session, "after_transaction_end", _on_transaction_end):
+        sa_event.listen(session, "after_transaction_end", _on_transaction_end)
+        sa_event.listen(session, "after_soft_rollback", _forget)
+    session.info[key] = (session.get_transaction(), value)
+
+
+def recalled(session: Session, key: str) -> object | None:
+    """What `remember` kept in this same transaction, else None."""
+    kept = session.info.get(key)
+    if kept is not None and kept[0] is session.get_transaction():
+        value: object = kept[1]
+        return value
+    return None
+
+
 def last_event(session: Session) -> AuditEvent | None:
     return session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
 
@@ -87,9 +125,13 @@ def append_event(
     session: Session, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any]
 ) -> AuditEvent:
     """Link one event to the chain's end under the append lock (no checkpoint, no subject index)."""
-    lock_chain(session)
-    last = last_event(session)
-    prev_hash = last.hash if last else GENESIS
+    tail = recalled(session, TAIL)
+    if isinstance(tail, str):
+        prev_hash = tail  # appended earlier in this transaction, under the lock it still holds
+    else:
+        lock_chain(session)
+        last = last_event(session)
+        prev_hash = last.hash if last else GENESIS
     at = naive_utc(utcnow())
     detail = json.loads(json.dumps(detail, ensure_ascii=False, default=str))
     event = AuditEvent(
@@ -104,4 +146,5 @@ def append_event(
     )
     session.add(event)
     session.flush()
+    remember(session, TAIL, event.hash)
     return event

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from pubdata.audit.chain import last_event, lock_chain, naive_utc
+from pubdata.audit.chain import SIGNED, last_event, lock_chain, naive_utc, recalled, remember
 from pubdata.audit.signing import checkpoint_statement, key_id_of, signing_key
 from pubdata.db.models import AuditCheckpoint, AuditEvent, utcnow
 from pubdata.errors import PubdataError
@@ -92,6 +92,7 @@ def write_checkpoint(session: Session, home: Path) -> AuditCheckpoint:
     )
     session.add(checkpoint)
     session.flush()
+    remember(session, SIGNED, checkpoint.last_event_id)
     return checkpoint
 
 
@@ -100,9 +101,15 @@ def checkpoint_if_due(session: Session, event: AuditEvent) -> AuditCheckpoint | 
     link = workspace_link(session)
     if link is None or link.checkpoint_every <= 0:
         return None
-    signed_up_to = session.scalar(
-        select(AuditCheckpoint.last_event_id).order_by(AuditCheckpoint.id.desc()).limit(1)
-    )
-    if event.id - (signed_up_to or 0) < link.checkpoint_every:
+    known = recalled(session, SIGNED)
+    if isinstance(known, int):
+        signed_up_to = known
+    else:
+        newest = session.scalar(
+            select(AuditCheckpoint.last_event_id).order_by(AuditCheckpoint.id.desc()).limit(1)
+        )
+        signed_up_to = newest or 0
+        remember(session, SIGNED, signed_up_to)
+    if event.id - signed_up_to < link.checkpoint_every:
         return None
     return write_checkpoint(session, link.home)
