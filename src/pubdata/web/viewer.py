@@ -19,13 +19,14 @@ from sqlglot import exp
 
 from pubdata.db.models import Application, CatalogEntry, Grant
 from pubdata.errors import PubdataError
-from pubdata.gateway.access import VisibleEntry, visible_entries
+from pubdata.gateway import visibility
 from pubdata.gateway.access_rules import AccessRule
 from pubdata.gateway.deid import default_deid
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.grants import RAW
 from pubdata.gateway.query import run_query
 from pubdata.gateway.roles import Principal
+from pubdata.gateway.visibility import VisibleEntry
 from pubdata.workspace import Workspace
 
 #: Rows the entry page shows; enough to see the masking, few enough to stay a glance.
@@ -55,7 +56,7 @@ class Sample:
 def visible_entry(
     session: Session, principal: Principal, entry: CatalogEntry, now: dt.datetime
 ) -> VisibleEntry | None:
-    return next((v for v in visible_entries(session, principal, now) if v.entry.id == entry.id), None)
+    return visibility.visible_entry(session, principal, now, entry.code)
 
 
 def treatments(entry: CatalogEntry, visible: VisibleEntry | None) -> dict[str, Treatment]:

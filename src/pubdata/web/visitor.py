@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata.db.models import User
+from pubdata.gateway import visibility
 from pubdata.gateway.roles import Principal, Role, Scope
 from pubdata.web.config import WebSettings
 from pubdata.web.i18n import pick_locale
@@ -29,7 +30,7 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention extractors l
 
 
 #: Who may use the query console: the roles `access.decide` lets query.
-QUERY_ROLES = (Role.CONSUMER, Role.PROVIDER)
+QUERY_ROLES = visibility.QUERY_ROLES
 AUDIT_ROLES = (Role.SECURITY_OFFICER, Role.AUDITOR)
 DASHBOARD_ROLES = (Role.COMPETENT_DEPARTMENT, Role.PLATFORM_ADMIN, Role.SECURITY_OFFICER, Role.AUDITOR)
 #: (path, message id of the label, roles that may open it; None: every signed-in person).
