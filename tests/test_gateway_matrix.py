@@ -74,7 +74,19 @@ GATEWAY_REFUSED = {
     "zj_admin": "forbidden",
 }
 
-#: Every route the app serves, (method, path) → "public" or "gateway" (see the module docstring).
+#: Objection routes: a token with the workflow scope, then the party each step needs
+#: (tests/test_objections*.py).
+OBJECTION_ROUTES = [
+    (method, f"/api/v1/objections{path}")
+    for method, path in [
+        ("POST", ""), ("GET", ""), ("GET", "/{objection_id}"), ("POST", "/{objection_id}/accept"),
+        ("POST", "/{objection_id}/reject"), ("POST", "/{objection_id}/verify-corrected"),
+        ("POST", "/{objection_id}/verify-upheld"), ("POST", "/{objection_id}/archive"),
+    ]
+]  # fmt: skip
+
+#: Every route the app serves, (method, path) → "public", "gateway" (see the module docstring) or
+#: "workflow" (role checks of the workflow, tested with it).
 ROUTE_RULES = {
     ("GET", "/healthz"): "public",
     ("GET", "/openapi.json"): "public",
@@ -88,6 +100,7 @@ ROUTE_RULES = {
     ("GET", "/api/organisations"): "public",
     ("POST", "/api/v1/query"): "gateway",
     ("GET", "/api/v1/entries/{code}/rows"): "gateway",
+    **{route: "workflow" for route in OBJECTION_ROUTES},
 }
 
 
