@@ -3,11 +3,14 @@
 Streamed answers go out with chunked transfer encoding; a complete answer ends with the terminating
 chunk, and an Arrow stream also with its end-of-stream marker. When the server dies mid-stream, the
 client's HTTP library sees the body end without that terminating chunk and raises, so a download
-that stopped early cannot pass for a finished one. After a restart the audit chain verifies.
+that stopped early cannot pass for a finished one. After a restart the audit chain verifies, and the
+export's ``stream.open`` event, written before the first byte, is listed by ``pubdata audit
+unfinished``: the access is on record although its closing event never came.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -44,6 +47,13 @@ def token(home: Path) -> str:
     return str(demo_users(home)[CALLER]["token"])
 
 
+def _unfinished(home: Path) -> list[dict[str, object]]:
+    listed = pubdata_cli("audit", "unfinished", "--json", home=home)
+    assert listed.returncode == 0, listed.stderr
+    found: list[dict[str, object]] = json.loads(listed.stdout)
+    return found
+
+
 def _stream_then_kill(home: Path, token: str, fmt: str) -> tuple[bytes, Exception | None]:
     received = b""
     with (
@@ -69,6 +79,7 @@ def _stream_then_kill(home: Path, token: str, fmt: str) -> tuple[bytes, Exceptio
 @pytest.mark.req("REQ-40")
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "arrow", "parquet"])
 def test_a_server_killed_mid_export_leaves_the_client_with_an_error(home: Path, token: str, fmt: str) -> None:
+    before = _unfinished(home)
     received, failure = _stream_then_kill(home, token, fmt)
     assert received, "the first chunk arrived before the kill"
     assert isinstance(failure, httpx.RemoteProtocolError | httpx.ReadError), (
@@ -78,3 +89,17 @@ def test_a_server_killed_mid_export_leaves_the_client_with_an_error(home: Path, 
         assert not received.endswith(ARROW_EOS)
     verified = pubdata_cli("audit", "verify", home=home)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    after = _unfinished(home)
+    assert len(after) == len(before) + 1
+    detail = after[-1]["detail"]
+    assert isinstance(detail, dict)
+    assert detail["access_action"] == f"export.{fmt}" and detail["entries"] == ["gat_population"]
+
+
+def test_a_finished_export_closes_its_stream_event(home: Path, token: str) -> None:
+    before = _unfinished(home)
+    with serving(home) as server:
+        small = {**BODY, "sql": "SELECT * FROM gat_population LIMIT 5", "format": "csv"}
+        answer = httpx.post(f"{server.url}/api/v1/query", json=small, headers=bearer(token), timeout=60)
+        assert answer.status_code == 200
+    assert _unfinished(home) == before

@@ -9,13 +9,14 @@ No code path updates or deletes an event; a test guards that.
 from pubdata.audit.chain import GENESIS, event_digest
 from pubdata.audit.checkpoints import register_workspace, write_checkpoint
 from pubdata.audit.events import record, record_access, record_refusal
-from pubdata.audit.reports import list_events, outside_purpose, who_accessed
+from pubdata.audit.reports import STREAM_OPEN, list_events, outside_purpose, unfinished_streams, who_accessed
 from pubdata.audit.signing import key_id, public_key_pem
 from pubdata.audit.subjects import subject_hash, subject_hash_sql, subject_hash_variables
 from pubdata.audit.verify import Problem, VerificationReport, verify, verify_chain
 
 __all__ = [
     "GENESIS",
+    "STREAM_OPEN",
     "Problem",
     "VerificationReport",
     "event_digest",
@@ -30,6 +31,7 @@ __all__ = [
     "subject_hash",
     "subject_hash_sql",
     "subject_hash_variables",
+    "unfinished_streams",
     "verify",
     "verify_chain",
     "who_accessed",

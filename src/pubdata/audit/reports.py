@@ -93,3 +93,25 @@ def outside_purpose(session: Session, since: dt.datetime | None = None) -> list[
     )
     query = select(AuditEvent).where(in_family(ACCESS_ACTIONS), or_(refused, served))
     return list(session.scalars(_since(query, since).order_by(AuditEvent.id)))
+
+
+#: Written by the gateway before a streamed answer's first byte; its closing event names it.
+STREAM_OPEN = "stream.open"
+
+
+def unfinished_streams(session: Session, since: dt.datetime | None = None) -> list[AuditEvent]:
+    """Streamed answers that started but never recorded their end: the serving process died mid-stream.
+
+    Their data may have partly left the platform, so they stay visible to auditors rather than
+    vanishing with the process.
+    """
+    opened = list(
+        session.scalars(
+            _since(select(AuditEvent).where(AuditEvent.action == STREAM_OPEN), since).order_by(AuditEvent.id)
+        )
+    )
+    if not opened:
+        return []
+    closing = AuditEvent.detail["opened_event"].as_integer()
+    closed = set(session.scalars(select(closing).where(closing.in_([e.id for e in opened]))))
+    return [e for e in opened if e.id not in closed]

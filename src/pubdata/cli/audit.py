@@ -161,3 +161,14 @@ def outside_purpose(since: Since = None, home: Home = None, as_json: Json = Fals
         print_json(events)
         return
     _events_table("Use outside purpose", events)
+
+
+@app.command("unfinished")
+def unfinished(since: Since = None, home: Home = None, as_json: Json = False) -> None:
+    """Streamed answers that started but never recorded their end (the server died mid-stream)."""
+    with reading(home) as (_workspace, session):
+        events = [event_facts(e) for e in audit.unfinished_streams(session, since)]
+    if as_json:
+        print_json(events)
+        return
+    _events_table("Unfinished streams", events)

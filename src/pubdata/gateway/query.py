@@ -61,6 +61,9 @@ from pubdata.store.delta import DatasetStore
 from pubdata.workflow.usage import count_use
 from pubdata.workspace import Workspace
 
+#: The event a streamed answer writes before its first byte (see `_Call.open`).
+STREAM_OPEN = audit.STREAM_OPEN
+
 #: PII kinds whose raw values identify a data subject in the keyed index (REQ-41).
 SUBJECT_KINDS = frozenset({PiiKind.ID_NUMBER, PiiKind.USCC})
 
@@ -138,6 +141,20 @@ class _Call:
     def refuse(self, error: PubdataError, kind: str) -> PubdataError:
         self.record("refused", reason=str(error), reason_kind=kind, decision="refused")
         return error
+
+    def open(self) -> None:
+        """Record that a streamed answer starts, before its first byte leaves.
+
+        The call's own event is written when the stream ends; a process killed in between would
+        otherwise leave data served with no trace. The closing event names this one
+        (``opened_event``), so `audit.unfinished_streams` lists the streams that never closed.
+        """
+        detail = {**self.detail, "entries": list(self.entries), "access_action": self.action}
+        with self.workspace.sessions() as session, session.begin():
+            opened = audit.record(
+                session, self.principal.user.login, STREAM_OPEN, ",".join(self.entries), "ok", **detail
+            )
+        self.detail["opened_event"] = opened.id
 
 
 # --- what the policy did, for headers and the audit trail --------------------------------------
@@ -419,6 +436,8 @@ def run_query(
         return stream.truncated
 
     job = ExportJob(stream.schema, _tapped(batches, subjects), bom=bom, meta=meta, truncated=truncated)
+    if not fmt.bounded:  # bounded formats are built whole before their first byte is sent
+        call.open()
     body = _serve(fmt, job, stream, served, subjects, call)
     headers = policy_headers(summary)
     if disputed:
