@@ -101,6 +101,14 @@ ROUTE_RULES = {
     ("POST", "/api/v1/query"): "gateway",
     ("GET", "/api/v1/entries/{code}/rows"): "gateway",
     **{route: "workflow" for route in OBJECTION_ROUTES},
+    # Sharing requests: every step's role and organisation in tests/test_requests_states.py.
+    ("POST", "/api/v1/requests"): "workflow",
+    ("GET", "/api/v1/requests"): "workflow",
+    ("GET", "/api/v1/requests/waiting"): "workflow",
+    ("GET", "/api/v1/requests/{request_id}"): "workflow",
+    ("POST", "/api/v1/requests/{request_id}/items"): "workflow",
+    ("POST", "/api/v1/requests/{request_id}/submit"): "workflow",
+    ("POST", "/api/v1/requests/{request_id}/items/{item_id}/{action}"): "workflow",
 }
 
 
