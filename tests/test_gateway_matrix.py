@@ -109,6 +109,14 @@ ROUTE_RULES = {
     ("POST", "/api/v1/requests/{request_id}/items"): "workflow",
     ("POST", "/api/v1/requests/{request_id}/submit"): "workflow",
     ("POST", "/api/v1/requests/{request_id}/items/{item_id}/{action}"): "workflow",
+    # Usage figures are counts, never rows (REQ-23); history and incidents: tests/test_workflow_api.py.
+    ("GET", "/api/v1/entries/{code}/usage"): "public",
+    ("GET", "/api/v1/organisations/{ref}/responsible"): "workflow",
+    ("PUT", "/api/v1/organisations/{ref}/responsible"): "workflow",
+    ("GET", "/api/v1/incidents"): "workflow",
+    ("POST", "/api/v1/incidents"): "workflow",
+    ("GET", "/api/v1/incidents/{incident_id}"): "workflow",
+    ("POST", "/api/v1/incidents/{incident_id}/{action}"): "workflow",
 }
 
 
