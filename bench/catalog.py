@@ -7,7 +7,12 @@ restricted, a third not shared; the consumer holds 1 % of the grants. Measured o
 
 * ``first page``  — `visibility.visible_page`, 50 entries from the start of the code order;
 * ``deep page``   — the 50 entries after a code 90 % of the way through;
-* ``one entry``   — `visibility.visible_entry` for a granted entry (the entry page's question).
+* ``one entry``   — `visibility.visible_entry` for a granted entry (the entry page's question);
+* ``search``      — the portal's catalogue search: a text query (``目录77``, through the FTS5
+  trigram index) with two facets chosen (a provider and the sharing class), its first page of 20
+  and the counts of all seven facets (`catalog.search.search_entries` + `facet_counts`). The text
+  matches 11 names in the small catalogue and 1 111 in the large one, so the facet counts grow with
+  the matches; ``search, one hit`` asks for one code (``entry_000777``) and shows the fixed cost.
 
 The baseline is the same measurement on the small platform; the goal is ≤ 3× from the small to the
 large case (sub-linear: the large one is 100× bigger). The previous full-list function
@@ -24,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from pubdata.catalog.classes import EntryState, OrgType, ShareClass
+from pubdata.catalog.search import EntryQuery, facet_counts, search_entries
 from pubdata.db.models import Application, CatalogEntry, CatalogField, Grant, Organisation, Tenant, User
 from pubdata.gateway.access import visible_entries
 from pubdata.gateway.roles import Principal, Role, Scope
@@ -45,7 +52,7 @@ def _uscc(n: int) -> str:
 def build(home: Path, entries: int, grants: int) -> Workspace:
     """A workspace holding `entries` entries and `grants` grants (reused when it already exists)."""
     if (home / "built").exists():
-        return Workspace.open(home)
+        return Workspace.init(home)  # upgrades a workspace built before the search index
     workspace = Workspace.init(home)
     with workspace.sessions() as s, s.begin():
         tenant_id = s.scalars(select(Tenant.id).where(Tenant.division_code == "330000000000")).one()
@@ -147,10 +154,21 @@ def measure(workspace: Workspace, entries: int, repeat: int) -> dict[str, float]
             "first page": lambda: visible_page(s, consumer, NOW, limit=50),
             "deep page": lambda: visible_page(s, consumer, NOW, after=deep_after, limit=50),
             "one entry": lambda: visible_entry(s, consumer, NOW, granted),
+            "search": lambda: _search(s, "目录77"),
+            "search, one hit": lambda: _search(s, "entry_000777"),
         }
         timings = {name: _median_ms(action, repeat) for name, action in cases.items()}
         timings["full list (linear reference)"] = _median_ms(lambda: visible_entries(s, consumer, NOW), 1)
     return timings
+
+
+def _search(session: Session, words: str) -> object:
+    """The catalogue page's question: one page and every facet's counts."""
+    query = EntryQuery(
+        text=words, provider=_uscc(2 + 77 % PROVIDERS), share_class=SHARES[77 % 3], limit=20,
+        include_drafts=False,
+    )  # fmt: skip
+    return search_entries(session, query, NOW), facet_counts(session, query, NOW)
 
 
 def run(workdir: Path, scale: float, repeat: int) -> dict[str, Any]:

@@ -13,6 +13,13 @@ from sqlalchemy import inspect
 from pubdata.db.models import Base
 from pubdata.db.session import _alembic_config, head_revision, make_engine, upgrade
 
+#: Tables the migrations make that no model describes: the catalogue's FTS5 index and its shadows.
+NOT_MODELLED = "catalog_search"
+
+
+def _modelled(name: str | None, kind: str, _parents: object) -> bool:
+    return not (kind == "table" and name is not None and name.startswith(NOT_MODELLED))
+
 
 def test_each_revision_round_trips_and_head_matches_the_models(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
@@ -28,6 +35,7 @@ def test_each_revision_round_trips_and_head_matches_the_models(tmp_path: Path) -
         upgrade(engine, revision)
         assert set(inspect(engine).get_table_names()) == tables, revision
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": _modelled})
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
     engine.dispose()

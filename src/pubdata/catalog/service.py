@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
 from pubdata.catalog import rules
-from pubdata.catalog.classes import EntryState, OpenClass, PiiKind, ShareClass, UpdateCycle
+from pubdata.catalog.classes import EntryState, PiiKind
 from pubdata.catalog.overlap import authoritative_sources
+from pubdata.catalog.search import EntryQuery as EntryQuery  # search lives in catalog.search;
+from pubdata.catalog.search import Facets as Facets  # these names stay importable from here
+from pubdata.catalog.search import as_utc
+from pubdata.catalog.search import facet_counts as facet_counts
+from pubdata.catalog.search import search_entries as search_entries
 from pubdata.catalog.specs import EntrySpec, FieldSpec, OrganisationSpec, entry_from_dict
 from pubdata.catalog.suggest import resolve_levels
 from pubdata.db.models import CatalogEntry, CatalogField, Organisation, utcnow
@@ -279,126 +283,7 @@ def get_entry(session: Session, code: str) -> CatalogEntry:
     return entry
 
 
-# --- search ------------------------------------------------------------------------------------
-
-
-@dataclass
-class EntryQuery:
-    text: str | None = None
-    provider: str | None = None
-    share_class: ShareClass | None = None
-    open_class: OpenClass | None = None
-    level: int | None = None
-    region: str | None = None
-    state: EntryState | None = None
-    overdue: bool | None = None
-    offset: int = 0
-    limit: int = 50
-    #: Drafts are the provider's work in progress; public listings leave them out.
-    include_drafts: bool = True
-
-
-def _as_utc(moment: dt.datetime) -> dt.datetime:
-    """Stored times are UTC; SQLite gives them back naive."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def _overdue_clause(now: dt.datetime, grace_days: int) -> ColumnElement[bool]:
-    """One comparison per cycle, with the deadline computed here: portable to every database."""
-    reference = func.coalesce(CatalogEntry.data_updated_at, CatalogEntry.published_at)
-    grace = dt.timedelta(days=grace_days)
-    late = [
-        and_(CatalogEntry.update_cycle == cycle, reference < _as_utc(now) - period - grace)
-        for cycle in UpdateCycle
-        if (period := cycle.period) is not None
-    ]
-    return and_(CatalogEntry.state == EntryState.PUBLISHED, reference.is_not(None), or_(*late))
-
-
-def _region_clause(region: str) -> ColumnElement[bool]:
-    """Entries inside the region, and entries of the regions above it, which cover it too."""
-    division = divisions().find(region)
-    if division is None:
-        prefix = region.strip()
-        if not prefix.isdigit():
-            raise InputError(f"unknown division code {region!r}", column="region")
-        return CatalogEntry.region_code.startswith(prefix, autoescape=True)
-    above = [d.code for d in divisions().ancestors(division.code)[1:]]
-    return or_(
-        CatalogEntry.region_code.startswith(division.prefix, autoescape=True),
-        CatalogEntry.region_code.in_(above),
-    )
-
-
-def _conditions(query: EntryQuery, now: dt.datetime, grace_days: int) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = []
-    if query.text and query.text.strip():
-        words = query.text.strip()
-        in_fields = exists().where(
-            CatalogField.entry_id == CatalogEntry.id,
-            or_(
-                CatalogField.title.icontains(words, autoescape=True),
-                CatalogField.name.icontains(words, autoescape=True),
-            ),
-        )
-        found.append(
-            or_(
-                *(
-                    col.icontains(words, autoescape=True)
-                    for col in (CatalogEntry.name, CatalogEntry.code, CatalogEntry.abstract)
-                ),
-                in_fields,
-            )
-        )
-    if query.provider:
-        ref = query.provider.strip()
-        found.append(
-            CatalogEntry.provider_id.in_(
-                select(Organisation.id).where(
-                    or_(
-                        Organisation.name.icontains(ref, autoescape=True),
-                        Organisation.short_name == ref,
-                        Organisation.uscc == normalise_uscc(ref),
-                    )
-                )
-            )
-        )
-    if query.share_class is not None:
-        found.append(CatalogEntry.share_class == query.share_class)
-    if query.open_class is not None:
-        found.append(CatalogEntry.open_class == query.open_class)
-    if query.level is not None:
-        highest = select(func.max(CatalogField.level)).where(CatalogField.entry_id == CatalogEntry.id)
-        found.append(highest.scalar_subquery() == query.level)
-    if query.region:
-        found.append(_region_clause(query.region))
-    if query.state is not None:
-        found.append(CatalogEntry.state == query.state)
-    if not query.include_drafts:
-        found.append(CatalogEntry.state != EntryState.DRAFT)
-    if query.overdue is not None:
-        late = _overdue_clause(now, grace_days)
-        found.append(late if query.overdue else ~late)
-    return found
-
-
-def search_entries(
-    session: Session, query: EntryQuery, now: dt.datetime | None = None, *, grace_days: int = 0
-) -> tuple[list[CatalogEntry], int]:
-    """The page of entries matching `query` and the total count, ordered by code."""
-    if query.offset < 0 or not 1 <= query.limit <= 1000:
-        raise InputError("offset must be ≥ 0 and limit between 1 and 1000")
-    conditions = _conditions(query, now or utcnow(), grace_days)
-    total = session.scalar(select(func.count()).select_from(CatalogEntry).where(*conditions)) or 0
-    page = session.scalars(
-        select(CatalogEntry)
-        .where(*conditions)
-        .order_by(CatalogEntry.code)
-        .offset(query.offset)
-        .limit(query.limit)
-        .options(selectinload(CatalogEntry.fields), selectinload(CatalogEntry.provider))
-    ).all()
-    return list(page), total
+# --- search (kept importable here for existing callers) ----------------------------------------
 
 
 def is_overdue(entry: CatalogEntry, now: dt.datetime, grace_days: int = 0) -> bool:
@@ -407,4 +292,4 @@ def is_overdue(entry: CatalogEntry, now: dt.datetime, grace_days: int = 0) -> bo
     reference = entry.data_updated_at or entry.published_at
     if entry.state is not EntryState.PUBLISHED or period is None or reference is None:
         return False
-    return _as_utc(reference) < _as_utc(now) - period - dt.timedelta(days=grace_days)
+    return as_utc(reference) < as_utc(now) - period - dt.timedelta(days=grace_days)

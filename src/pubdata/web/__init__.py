@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from pubdata.web import pages_audit, pages_auth, pages_catalog, pages_dashboard, pages_query
+from pubdata.web import pages_audit, pages_auth, pages_catalog, pages_dashboard, pages_org, pages_query
 from pubdata.web.config import WebSettings
 from pubdata.web.csrf import check_csrf
 from pubdata.web.lockout import Lockout
@@ -27,7 +27,7 @@ from pubdata.web.visitor import PageError, Portal, SignInRequired
 STATIC = Path(__file__).resolve().parent / "static"
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-for _pages in (pages_auth, pages_catalog, pages_query, pages_audit, pages_dashboard):
+for _pages in (pages_auth, pages_catalog, pages_query, pages_audit, pages_dashboard, pages_org):
     router.include_router(_pages.router)
 
 

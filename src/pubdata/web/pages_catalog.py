@@ -1,8 +1,9 @@
-"""Home, catalogue search (facets, htmx paging) and the entry page."""
+"""Home, catalogue search (facets with counts, keyset paging over htmx) and the entry page."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -10,10 +11,9 @@ from sqlalchemy import func, select
 
 from pubdata.api import reads
 from pubdata.api.query import get_engine
-from pubdata.catalog import service
-from pubdata.catalog.classes import EntryState, Level, OpenClass, ShareClass
-from pubdata.db.models import CatalogEntry, DatasetVersion, Organisation
-from pubdata.divisions import divisions
+from pubdata.catalog import search, service
+from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
+from pubdata.db.models import CatalogEntry, DatasetVersion
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal
 from pubdata.web.sessions import utcnow
@@ -47,29 +47,17 @@ def home(request: Request, principal: PrincipalDep) -> HTMLResponse:
     return render(request, "home.html", {"counts": counts, "newest": newest})
 
 
-def _facets(request: Request) -> dict[str, object]:
-    with workspace_of(request).sessions() as session:
-        providers = session.scalars(
-            select(Organisation)
-            .where(
-                Organisation.id.in_(select(CatalogEntry.provider_id).where(CatalogEntry.state.in_(_PUBLIC)))
-            )
-            .order_by(Organisation.division_code, Organisation.name)
-        ).all()
-        regions = sorted(
-            set(session.scalars(select(CatalogEntry.region_code).where(CatalogEntry.state.in_(_PUBLIC))))
-        )
-    named = []
-    for code in regions:
-        found = divisions().find(code)
-        named.append((code, found.name if found else code))
-    return {
-        "providers": [(p.uscc, p.short_name or p.name) for p in providers],
-        "regions": named,
-        "share_classes": [(c.value, c.label) for c in ShareClass],
-        "open_classes": [(c.value, c.label) for c in OpenClass],
-        "levels": [(int(level), level.label) for level in Level],
-    }
+def _options(facets: service.Facets, chosen: dict[str, str]) -> dict[str, list[tuple[str, str, int | None]]]:
+    """(value, label, count) per facet; a chosen value counted zero stays selectable."""
+    out: dict[str, list[tuple[str, str, int | None]]] = {}
+    for name in search.FACETS:
+        values: list[tuple[str, str, int | None]] = [
+            (v.value, v.label, v.count) for v in facets.values.get(name, [])
+        ]
+        if chosen.get(name) and chosen[name] not in {v for v, _, _ in values}:
+            values.append((chosen[name], chosen[name], None))
+        out[name] = values
+    return out
 
 
 @router.get("/catalog", response_class=HTMLResponse)
@@ -78,43 +66,66 @@ def catalog(
     principal: PrincipalDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     provider: Annotated[str | None, Query(max_length=200)] = None,
+    domain: Annotated[str | None, Query(max_length=50)] = None,
     region: Annotated[str | None, Query(max_length=12)] = None,
     share_class: Annotated[str | None, Query(max_length=32)] = None,
     open_class: Annotated[str | None, Query(max_length=32)] = None,
     level: Annotated[str | None, Query(max_length=2)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    overdue: Annotated[str | None, Query(max_length=5)] = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
-    """The whole page, or only the results when htmx asks (``HX-Request``)."""
+    """The whole page, or the search block (facets and results) when htmx asks (``HX-Request``).
+
+    Pages are keyset pages: "next" asks for the entries after the last code shown, so a page deep
+    in a large catalogue costs what the first one does."""
     chosen = {
         "q": q or "",
         "provider": provider or "",
+        "domain": domain or "",
         "region": region or "",
         "share_class": share_class or "",
         "open_class": open_class or "",
         "level": level or "",
+        "overdue": overdue or "",
     }
+    workspace = workspace_of(request)
+    now = utcnow()
     try:
         query = service.EntryQuery(
             text=q or None,
             provider=provider or None,
+            domain=domain or None,
             region=region or None,
             share_class=ShareClass(share_class) if share_class else None,
             open_class=OpenClass(open_class) if open_class else None,
             level=int(level) if level else None,
-            offset=offset,
-            limit=PAGE_SIZE,
+            overdue={"true": True, "false": False}[overdue] if overdue else None,
+            after=after or None,
+            limit=PAGE_SIZE + 1,
             include_drafts=False,
         )
-        with workspace_of(request).sessions() as session:
-            page = reads.search(workspace_of(request), session, query)
+        with workspace.sessions() as session:
+            page = reads.search(workspace, session, query, now)
+            facets = service.facet_counts(session, query, now)
+        more = len(page.items) > PAGE_SIZE
+        page.items = page.items[:PAGE_SIZE]
         problem = None
-    except (ValueError, InputError, NotFound) as error:
-        page, problem = None, str(error)
-    context = {"page": page, "chosen": chosen, "problem": problem, "page_size": PAGE_SIZE}
+    except (KeyError, ValueError, InputError, NotFound) as error:
+        page, facets, more, problem = None, service.Facets(), False, str(error)
+    filters = urlencode({k: v for k, v in chosen.items() if v})
+    context = {
+        "page": page,
+        "chosen": chosen,
+        "problem": problem,
+        "more": more,
+        "after": after or "",
+        "filters": filters,
+        "facets": _options(facets, chosen),
+    }
     # htmx restoring a page missing from its history cache asks for the whole page.
     if request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request"):
-        return render(request, "catalog_results.html", context)
-    return render(request, "catalog.html", {**context, **_facets(request)})
+        return render(request, "catalog_body.html", context)
+    return render(request, "catalog.html", context)
 
 
 @router.get("/entries/{code}", response_class=HTMLResponse)

@@ -32,6 +32,8 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention extractors l
 #: Who may use the query console: the roles `access.decide` lets query.
 QUERY_ROLES = visibility.QUERY_ROLES
 AUDIT_ROLES = (Role.SECURITY_OFFICER, Role.AUDITOR)
+#: Who may register an application: those who query name one in every call; admins for anyone.
+APPLICATION_ROLES = (*QUERY_ROLES, Role.PLATFORM_ADMIN)
 DASHBOARD_ROLES = (Role.COMPETENT_DEPARTMENT, Role.PLATFORM_ADMIN, Role.SECURITY_OFFICER, Role.AUDITOR)
 #: (path, message id of the label, roles that may open it; None: every signed-in person).
 NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
@@ -40,6 +42,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
     ("/query", N_("Query console"), QUERY_ROLES),
     ("/dashboard", N_("Dashboard"), DASHBOARD_ROLES),
     ("/audit", N_("Audit log"), AUDIT_ROLES),
+    ("/org", N_("Organisation"), None),
 )
 
 
