@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright import sync_api
 
-from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users, serving
+from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, bearer, demo_users, serving
 from pubdata.demo.build import build_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -177,3 +178,59 @@ def test_language_switch_to_english_and_back(portal: Any, page: Any) -> None:
     page.wait_for_url(f"{url}/catalog")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert page.get_by_role("heading", name="数据目录").count() == 1
+
+
+def test_auditor_finds_the_unions_call_about_an_identity_number(portal: Any, page: Any) -> None:
+    url, users = portal
+    body = {"sql": "SELECT id_number FROM jxzgh_park_members ORDER BY 1 LIMIT 1", "application": PARK_APP,
+            "purpose": PARK_PURPOSE}  # fmt: skip
+    union = bearer(users["jx_zgh"]["token"])
+    served = httpx.post(f"{url}/api/v1/query", json=body, headers=union, timeout=30)
+    assert served.status_code == 200, served.text
+    number = served.json()["rows"][0][0]
+    sign_in(page, url, users, "zj_auditor")
+    page.locator('nav a[data-nav="/audit"]').click()
+    page.get_by_label("号码类型").select_option("id_number")
+    page.get_by_label("号码", exact=True).fill(number)
+    page.locator("#who-accessed button[type=submit]").click()
+    page.locator("#who-outcome").wait_for()
+    assert page.locator('#accesses td[data-actor="jx_zgh"]').count() >= 1
+    assert number not in page.locator("#who-outcome").inner_text() and number not in page.url
+    assert page.url == f"{url}/audit"
+
+
+def test_union_officer_issues_a_token_uses_it_once_shown_and_revokes_it(portal: Any, page: Any) -> None:
+    url, users = portal
+    sign_in(page, url, users, "jx_zgh")
+    page.locator('nav a[data-nav="/org"]').click()
+    page.wait_for_url(f"{url}/org")
+    page.get_by_label("用途说明").fill("园区核验脚本")
+    page.locator('input[name="scope"][value="query"]').check()
+    page.get_by_label("有效天数").fill("7")
+    page.get_by_role("button", name="签发").click()
+    value = page.locator("#new-token-value").inner_text().strip()
+    assert value.startswith("pd_")
+    public_id = value.split("_")[1]
+    body = {"sql": f"SELECT name FROM {SOCIAL} LIMIT 1", "application": PARK_APP, "purpose": PARK_PURPOSE}
+    assert httpx.post(f"{url}/api/v1/query", json=body, headers=bearer(value), timeout=30).status_code == 200
+    page.goto(f"{url}/org")
+    assert value not in page.content(), "a token is shown once"
+    row = page.locator(f'tr[data-token="{public_id}"]')
+    assert row.get_attribute("data-state") == "active"
+    row.get_by_role("button", name="吊销").click()
+    page.wait_for_url(f"{url}/org")
+    assert page.locator(f'tr[data-token="{public_id}"]').get_attribute("data-state") == "revoked"
+    assert httpx.post(f"{url}/api/v1/query", json=body, headers=bearer(value), timeout=30).status_code == 401
+
+
+def test_catalogue_facets_narrow_and_keyset_next_page(portal: Any, page: Any) -> None:
+    url, users = portal
+    sign_in(page, url, users, "zj_dsj")
+    page.goto(f"{url}/catalog")
+    everything = int(page.locator("#total").get_attribute("data-total"))
+    option = page.locator('#share_class option[value="restricted"]')
+    count = int(option.get_attribute("data-count"))
+    page.locator("#share_class").select_option("restricted")
+    page.wait_for_url(re.compile(r"/catalog\?.*share_class=restricted"))
+    page.wait_for_selector(f'#total[data-total="{count}"]')
+    assert 0 < count < everything
