@@ -120,19 +120,30 @@ ROUTE_RULES = {
 }
 
 
+#: Paths of the API and its documentation; everything else the app serves is the portal.
+API_PATHS = ("/api/", "/healthz", "/docs", "/redoc", "/openapi.json")
+
+
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
-    """(method, path) of every route, through the routers FastAPI wraps on inclusion."""
+    """(method, path) of every API route, through the routers FastAPI wraps on inclusion.
+
+    The portal's pages (HTML, with their own role checks proven in test_web_http.py) and mounted
+    static files are not API routes.
+    """
     found: set[tuple[str, str]] = set()
     pending: list[Any] = list(app.routes)
     while pending:
         route = pending.pop()
-        if hasattr(route, "original_router"):
-            prefix = route.include_context.prefix
-            pending += [_Prefixed(prefix, r) for r in route.original_router.routes]
-            continue
         prefix = route.prefix if isinstance(route, _Prefixed) else ""
         route = route.route if isinstance(route, _Prefixed) else route
-        found |= {(m, prefix + route.path) for m in route.methods - {"HEAD"}}
+        if hasattr(route, "original_router"):
+            prefix += route.include_context.prefix
+            pending += [_Prefixed(prefix, r) for r in route.original_router.routes]
+            continue
+        path = prefix + getattr(route, "path", "")
+        if not hasattr(route, "methods") or not path.startswith(API_PATHS):
+            continue
+        found |= {(m, path) for m in route.methods - {"HEAD"}}
     return found
 
 
