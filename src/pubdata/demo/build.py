@@ -8,7 +8,6 @@ ones). What the demo shows is therefore what the platform does.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 import time
@@ -20,11 +19,11 @@ from typing import Any
 from pubdata.audit import write_checkpoint
 from pubdata.catalog.service import create_entry, publish_entry, register_organisation
 from pubdata.db.models import utcnow
+from pubdata.demo.cases import seed_cases
 from pubdata.demo.generate import DemoFile, write_files
-from pubdata.demo.world import APPLICATIONS, DRAFT_ON_PURPOSE, ENTRIES, GRANTS, ORGANISATIONS
+from pubdata.demo.world import APPLICATIONS, DRAFT_ON_PURPOSE, ENTRIES, ORGANISATIONS
 from pubdata.divisions import divisions
 from pubdata.errors import PubdataError, RuleViolation
-from pubdata.gateway.grants import grant_access
 from pubdata.gateway.identity import create_application, create_user, issue_token
 from pubdata.gateway.roles import Role, Scope
 from pubdata.ingest.pipeline import ingest_file
@@ -36,15 +35,16 @@ ACCOUNTS_FILE = "demo-accounts.json"
 FILES_DIR = "demo-files"
 #: Files `write_files` produces; only used to size the progress bar before they exist.
 _EXPECTED_FILES = 19
-_Q, _E, _C = Scope.QUERY, Scope.EXPORT, Scope.CATALOG_READ
+_Q, _E, _C, _W = Scope.QUERY, Scope.EXPORT, Scope.CATALOG_READ, Scope.WORKFLOW
 #: One account per REQ-4 role: login, display name, organisation (short name; None: a private
 #: person), roles and the scopes of its token. The consumer is a city agency, so its region shows.
 DEMO_USERS: tuple[tuple[str, str, str | None, tuple[Role, ...], tuple[Scope, ...]], ...] = (
-    ("zj_dsj", "周明远", "省大数据局", (Role.COMPETENT_DEPARTMENT,), (_C, _Q)),
-    ("zj_gat", "蒋卫东", "省公安厅", (Role.PROVIDER,), (_C, _Q, _E)),
-    ("jx_zgh", "杨德明", "嘉兴市总工会", (Role.CONSUMER,), (_C, _Q, _E)),
+    ("zj_dsj", "周明远", "省大数据局", (Role.COMPETENT_DEPARTMENT,), (_C, _Q, _W)),
+    ("zj_gat", "蒋卫东", "省公安厅", (Role.PROVIDER,), (_C, _Q, _E, _W)),
+    ("zj_rst", "许文静", "省人社厅", (Role.PROVIDER,), (_C, _Q, _E, _W)),
+    ("jx_zgh", "杨德明", "嘉兴市总工会", (Role.CONSUMER,), (_C, _Q, _E, _W)),
     ("citizen", "李娜", None, (Role.OPEN_DATA_USER,), (_C, _Q)),
-    ("zj_security", "陈思齐", "省大数据局", (Role.SECURITY_OFFICER,), (_C, Scope.AUDIT_READ)),
+    ("zj_security", "陈思齐", "省大数据局", (Role.SECURITY_OFFICER,), (_C, Scope.AUDIT_READ, _W)),
     ("zj_auditor", "审计员", "省大数据局", (Role.AUDITOR,), (_C, Scope.AUDIT_READ)),
     ("zj_admin", "平台管理员", "省大数据局", (Role.PLATFORM_ADMIN,), (_C, Scope.ADMIN)),
 )
@@ -123,9 +123,11 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
     step("生成各单位报送文件")
 
     ingested = [_ingest(workspace, demo_file, step) for demo_file in files]
-    sharing = _share(workspace)
-    step("登记使用应用和共享授权")
-    _write_accounts(home / ACCOUNTS_FILE, _create_users(workspace), sharing)
+    applications = _applications(workspace)
+    users = _create_users(workspace)
+    cases = seed_cases(workspace, utcnow())
+    step("登记使用应用，办理共享申请与异议")
+    _write_accounts(home / ACCOUNTS_FILE, users, {"applications": applications, **cases})
     with workspace.sessions() as session, session.begin():
         # Sign the chain's end so that `pubdata audit verify` on a fresh demo has nothing unsigned.
         write_checkpoint(session, workspace.home)
@@ -193,10 +195,9 @@ def accounts() -> list[dict[str, Any]]:
     return listed
 
 
-def _share(workspace: Workspace) -> dict[str, list[dict[str, Any]]]:
-    """The consuming applications and the grants of the demo, through the checked public paths."""
-    now = utcnow()
-    listed: dict[str, list[dict[str, Any]]] = {"applications": [], "grants": []}
+def _applications(workspace: Workspace) -> list[dict[str, Any]]:
+    """The consuming applications of the demo, registered through the checked public path."""
+    listed: list[dict[str, Any]] = []
     with workspace.sessions() as session, session.begin():
         for app in APPLICATIONS:
             create_application(
@@ -208,37 +209,7 @@ def _share(workspace: Workspace) -> dict[str, list[dict[str, Any]]]:
                 system_owner=app.system_owner,
                 actor=ACTOR,
             )
-            listed["applications"].append(
-                {"code": app.code, "name": app.name, "organisation": app.organisation}
-            )
-        for spec in GRANTS:
-            grant = grant_access(
-                session,
-                organisation=spec.organisation,
-                application=spec.application,
-                entry_code=spec.entry,
-                fields=spec.fields,
-                region_prefix=spec.region_prefix,
-                region_field=spec.region_field,
-                deid={name: function for name, function in spec.deid},
-                purpose=spec.purpose,
-                legal_basis=spec.legal_basis,
-                valid_from=now,
-                valid_until=now + dt.timedelta(days=spec.days),
-                actor=ACTOR,
-                settings=workspace.settings.default,
-                now=now,
-            )
-            listed["grants"].append(
-                {
-                    "id": grant.id,
-                    "organisation": spec.organisation,
-                    "application": spec.application,
-                    "entry": spec.entry,
-                    "purpose": spec.purpose,
-                    "region_prefix": spec.region_prefix,
-                }
-            )
+            listed.append({"code": app.code, "name": app.name, "organisation": app.organisation})
     return listed
 
 
@@ -278,9 +249,7 @@ def _create_users(workspace: Workspace) -> list[dict[str, Any]]:
     return created
 
 
-def _write_accounts(
-    path: Path, users: list[dict[str, Any]], sharing: dict[str, list[dict[str, Any]]] | None = None
-) -> None:
+def _write_accounts(path: Path, users: list[dict[str, Any]], sharing: dict[str, Any] | None = None) -> None:
     facts = {"organisations": accounts(), "users": users, **(sharing or {})}
     text = json.dumps(facts, ensure_ascii=False, indent=2)
     tmp = path.with_suffix(".tmp")

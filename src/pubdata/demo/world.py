@@ -769,7 +769,7 @@ class DemoApplication:
 
 @dataclass(frozen=True)
 class DemoGrant:
-    """A provider's grant of one entry to one application, as `pubdata grants add` would make it."""
+    """A request the demo walks to approval: what is asked, and the masks the provider approves it with."""
 
     organisation: str
     application: str

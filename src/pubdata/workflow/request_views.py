@@ -20,7 +20,7 @@ from pubdata.gateway.grants import aware
 from pubdata.gateway.roles import Principal, Role
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import OPEN_STEPS, TRANSITIONS, ItemState, Party, actions_from
-from pubdata.workflow.working_days import is_overdue, working_days_between
+from pubdata.workflow.working_days import LOCAL_TZ, is_overdue, working_days_between
 
 WaitingView = Literal["provider", "competent", "overdue"]
 WAITING_VIEWS: Final = ("provider", "competent", "overdue")
@@ -65,7 +65,7 @@ def visible_request(session: Session, principal: Principal, request_id: int) -> 
 def item_facts(item: RequestItem, now: dt.datetime) -> dict[str, Any]:
     """One item as the API and the CLI show it, with the working days left on an open step."""
     state = ItemState(item.state)
-    due = aware(item.due_at) if item.due_at is not None and state in OPEN_STEPS else None
+    due = aware(item.due_at).astimezone(LOCAL_TZ) if item.due_at is not None and state in OPEN_STEPS else None
     request = item.request
     return {
         "id": item.id,
