@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 import pubdata
 from pubdata import web
-from pubdata.api import catalog, health, incidents, objections, query, responsible, usage
+from pubdata.api import catalog, contract, health, incidents, objections, query, responsible, usage
 from pubdata.api import requests as sharing_requests
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
@@ -31,8 +31,14 @@ from pubdata.workspace import Workspace
 
 #: Every router the app serves; docs/api.md and the tests check their routes against this.
 ROUTERS: tuple[APIRouter, ...] = (
-    health.router, catalog.router, query.router, objections.router, sharing_requests.router,
-    incidents.router, responsible.router, usage.router,
+    health.router,
+    catalog.router,
+    query.router,
+    objections.router,
+    sharing_requests.router,
+    incidents.router,
+    responsible.router,
+    usage.router,
 )
 
 #: (error class, HTTP status, error code); the first class that matches wins.
@@ -108,4 +114,5 @@ def create_app(workspace: Workspace) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     web.install(app)  # the portal: pages, static files and their middleware
+    contract.install(app)
     return app

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
 from pubdata.api import reads
-from pubdata.api.deps import SessionDep, WorkspaceDep
+from pubdata.api.deps import MAX_ID, SessionDep, WorkspaceDep
 from pubdata.api.schemas import EntryDetail, EntryPage, ErrorOut, OrganisationOut, QualityOut, VersionOut
 from pubdata.catalog import service
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
@@ -87,7 +87,7 @@ def get_versions(code: CodePath, workspace: WorkspaceDep, session: SessionDep) -
 )
 def get_quality(
     code: CodePath,
-    version: Annotated[int, Path(ge=0, description="Version number.")],
+    version: Annotated[int, Path(ge=0, le=MAX_ID, description="Version number.")],
     workspace: WorkspaceDep,
     session: SessionDep,
 ) -> QualityOut:

@@ -25,5 +25,9 @@ def get_session(workspace: Annotated[Workspace, Depends(get_workspace)]) -> Iter
         yield session
 
 
+#: The largest row number a path may name: ids are 32-bit integers on PostgreSQL, and a larger
+#: number would make the database, not the API, refuse it.
+MAX_ID = 2**31 - 1
+
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 SessionDep = Annotated[Session, Depends(get_session)]

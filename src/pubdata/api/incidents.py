@@ -13,16 +13,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from pubdata.api.deps import WorkspaceDep
+from pubdata.api.deps import MAX_ID, WorkspaceDep
 from pubdata.api.query import PrincipalDep
-from pubdata.api.schemas import ErrorOut
+from pubdata.api.schemas import ErrorOut, Moment
 from pubdata.db.models import Incident
 from pubdata.gateway.roles import Scope
 from pubdata.workflow import incidents
 from pubdata.workflow.incidents import IncidentCategory, IncidentState, Severity, aware
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
-IdPath = Annotated[int, Path(ge=1, description="Incident number.")]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Incident number.")]
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Bad input: unknown entry, a future time, a missing note."},
     401: {"model": ErrorOut, "description": "Missing or bad token."},
@@ -40,7 +40,7 @@ class Action(StrEnum):
 
 
 class UpdateOut(BaseModel):
-    at: dt.datetime
+    at: Moment
     actor: str
     state: IncidentState
     note: str
@@ -55,12 +55,12 @@ class IncidentOut(BaseModel):
     severity: Severity = Field(description="especially_major, major, larger or general.")
     state: IncidentState
     entry_codes: list[str]
-    occurred_at: dt.datetime
+    occurred_at: Moment
     reported_by: str
-    reported_at: dt.datetime
-    notified_at: dt.datetime | None = Field(description="When the competent department was last told.")
-    resolved_at: dt.datetime | None
-    closed_at: dt.datetime | None
+    reported_at: Moment
+    notified_at: Moment | None = Field(description="When the competent department was last told.")
+    resolved_at: Moment | None
+    closed_at: Moment | None
     updates: list[UpdateOut] = Field(description="Every step with its note, oldest first.")
 
     @classmethod

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from pubdata.api.deps import WorkspaceDep
+from pubdata.api.deps import MAX_ID, WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut
 from pubdata.db.models import Objection, utcnow
@@ -30,7 +30,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorOut, "description": "No such objection (or not one of the caller's)."},
     409: {"model": ErrorOut, "description": "The objection's state does not allow it, or someone was first."},
 }
-IdPath = Annotated[int, Path(description="Objection number.", ge=1)]
+IdPath = Annotated[int, Path(description="Objection number.", ge=1, le=MAX_ID)]
 
 
 class ObjectionIn(BaseModel):

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from pubdata.api.deps import WorkspaceDep
+from pubdata.api.deps import MAX_ID, WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut
 from pubdata.db.models import utcnow
@@ -35,7 +35,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorOut, "description": "No such request, or the caller is no party to it."},
     409: {"model": ErrorOut, "description": "A rule refuses the step, or someone else decided first."},
 }
-RequestId = Annotated[int, Path(description="Request number.")]
+RequestId = Annotated[int, Path(description="Request number.", ge=1, le=MAX_ID)]
 
 
 class ItemIn(BaseModel):
@@ -192,7 +192,7 @@ def show(
 @router.post("/{request_id}/items/{item_id}/{action}", responses=_ERRORS, summary="Take a step on an item")
 def step(
     request_id: RequestId,
-    item_id: Annotated[int, Path(description="Item number.")],
+    item_id: Annotated[int, Path(description="Item number.", ge=1, le=MAX_ID)],
     action: Annotated[
         str,
         Path(

@@ -7,7 +7,6 @@ contacts, need a token with ``catalog:read``.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pubdata.api.deps import WorkspaceDep
 from pubdata.api.query import PrincipalDep
-from pubdata.api.schemas import ErrorOut
+from pubdata.api.schemas import ErrorOut, Moment
 from pubdata.catalog.service import find_organisation
 from pubdata.db.models import Organisation, ResponsiblePerson
 from pubdata.gateway.roles import Scope
@@ -37,8 +36,8 @@ class HolderOut(BaseModel):
     duty: Duty = Field(description="`head` (第一责任人) or `security_officer` (数据安全负责人).")
     name: str
     contact: str | None
-    started_at: dt.datetime
-    ended_at: dt.datetime | None = Field(description="None while the person holds the duty.")
+    started_at: Moment
+    ended_at: Moment | None = Field(description="None while the person holds the duty.")
     changed_by: str = Field(description="Who recorded the change.")
 
     @classmethod

@@ -8,13 +8,22 @@ values travel with their Chinese label (`Labelled`) because people read these an
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from pubdata.catalog.classes import Level
 from pubdata.db.models import CatalogEntry, CatalogField, DatasetVersion, Organisation
 from pubdata.divisions import divisions
+
+
+def _with_zone(moment: dt.datetime) -> dt.datetime:
+    """Stored times are UTC; SQLite gives them back without a zone, and an answer must carry one."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+#: A moment in an answer: always with its time zone (RFC 3339 ``date-time``).
+Moment = Annotated[dt.datetime, AfterValidator(_with_zone)]
 
 
 class Labelled(BaseModel):
@@ -116,7 +125,7 @@ class VersionOut(BaseModel):
     rows_written: int
     rows_rejected: int
     rows_flagged: int
-    created_at: dt.datetime
+    created_at: Moment
 
     @classmethod
     def from_row(cls, v: DatasetVersion) -> VersionOut:
@@ -155,7 +164,7 @@ class EntrySummary(BaseModel):
     update_cycle: Labelled
     state: Labelled
     overdue: bool = Field(description="Data older than the update cycle (REQ-11).")
-    data_updated_at: dt.datetime | None = None
+    data_updated_at: Moment | None = None
 
     @classmethod
     def from_row(cls, e: CatalogEntry, overdue: bool) -> EntrySummary:
@@ -198,7 +207,7 @@ class EntryDetail(EntrySummary):
     national_level: Labelled
     key_fields: list[str]
     related_resources: list[str]
-    published_at: dt.datetime | None = None
+    published_at: Moment | None = None
     fields: list[FieldOut]
     versions: list[VersionOut]
 

@@ -232,8 +232,7 @@ def facet_counts(
         for v, n in grouped(CatalogEntry.open_class, "open_class")
     ]
     out["level"] = [
-        FacetValue(str(int(v)), Level(int(v)).label, n)
-        for v, n in grouped(_highest_level(), "level")
+        FacetValue(str(int(v)), Level(int(v)).label, n) for v, n in grouped(_highest_level(), "level")
     ]
     late = overdue_clause(now, grace_days)
     flags = grouped(case((late, "true"), else_="false"), "overdue")
