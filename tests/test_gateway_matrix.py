@@ -117,6 +117,9 @@ ROUTE_RULES = {
     ("POST", "/api/v1/incidents"): "workflow",
     ("GET", "/api/v1/incidents/{incident_id}"): "workflow",
     ("POST", "/api/v1/incidents/{incident_id}/{action}"): "workflow",
+    # Notifications: the caller's own only (tests/test_inbox.py).
+    ("GET", "/api/v1/notifications"): "workflow",
+    ("POST", "/api/v1/notifications/read"): "workflow",
 }
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 import pubdata
 from pubdata import web
-from pubdata.api import catalog, contract, health, incidents, objections, query, responsible, usage
+from pubdata.api import catalog, contract, health, inbox, incidents, objections, query, responsible, usage
 from pubdata.api import requests as sharing_requests
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
@@ -38,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sharing_requests.router,
     incidents.router,
     responsible.router,
+    inbox.router,
     usage.router,
 )
 

@@ -12,6 +12,7 @@ import typer
 from pubdata import __version__
 from pubdata.cli import audit, catalog, collection, data, demo, grants, identity, orgs, query
 from pubdata.cli import conformance as conformance_cli
+from pubdata.cli import inbox as inbox_cli
 from pubdata.cli import incidents as incidents_cli
 from pubdata.cli import objections as objections_cli
 from pubdata.cli import requests as requests_cli
@@ -82,6 +83,7 @@ grants.register(app)
 query.register(app)
 app.add_typer(audit.app, name="audit")
 conformance_cli.register(app)
+app.add_typer(inbox_cli.app, name="inbox")
 requests_cli.register(app)
 app.add_typer(objections_cli.app, name="objections")
 app.add_typer(incidents_cli.app, name="incidents")
