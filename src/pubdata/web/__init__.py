@@ -15,7 +15,19 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from pubdata.web import pages_audit, pages_auth, pages_catalog, pages_dashboard, pages_org, pages_query
+from pubdata.web import (
+    pages_audit,
+    pages_auth,
+    pages_cart,
+    pages_catalog,
+    pages_dashboard,
+    pages_inbox,
+    pages_objections,
+    pages_org,
+    pages_query,
+    pages_requests,
+    pages_work,
+)
 from pubdata.web.config import WebSettings
 from pubdata.web.csrf import check_csrf
 from pubdata.web.lockout import Lockout
@@ -27,7 +39,10 @@ from pubdata.web.visitor import PageError, Portal, SignInRequired
 STATIC = Path(__file__).resolve().parent / "static"
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-for _pages in (pages_auth, pages_catalog, pages_query, pages_audit, pages_dashboard, pages_org):
+for _pages in (
+    pages_auth, pages_catalog, pages_query, pages_audit, pages_dashboard, pages_org,
+    pages_cart, pages_requests, pages_work, pages_objections, pages_inbox,
+):  # fmt: skip
     router.include_router(_pages.router)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -15,15 +16,19 @@ from pubdata.catalog import search, service
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
 from pubdata.db.models import CatalogEntry, DatasetVersion
 from pubdata.errors import InputError, NotFound
-from pubdata.gateway.roles import Principal
+from pubdata.gateway.roles import Principal, Role
+from pubdata.web.i18n import translations
 from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
 from pubdata.web.viewer import sample, treatments, visible_entry
-from pubdata.web.visitor import PageError, signed_in, workspace_of
+from pubdata.web.visitor import N_, PageError, locale_of, signed_in, workspace_of
+from pubdata.workflow import figures, usage
 
 router = APIRouter()
 PrincipalDep = Annotated[Principal, Depends(signed_in)]
 PAGE_SIZE = 20
+#: The window of the home page's "most used entries".
+MOST_USED_DAYS = 30
 _PUBLIC = (EntryState.PUBLISHED, EntryState.RETIRED)
 
 
@@ -44,7 +49,8 @@ def home(request: Request, principal: PrincipalDep) -> HTMLResponse:
             select(CatalogEntry).where(public).order_by(CatalogEntry.published_at.desc()).limit(8)
         ).all()
         newest = [(e.code, e.name, e.provider.name, e.published_at) for e in rows]
-    return render(request, "home.html", {"counts": counts, "newest": newest})
+        used = figures.most_used(session, utcnow().date() - dt.timedelta(days=MOST_USED_DAYS))
+    return render(request, "home.html", {"counts": counts, "newest": newest, "most_used": used})
 
 
 def _options(facets: service.Facets, chosen: dict[str, str]) -> dict[str, list[tuple[str, str, int | None]]]:
@@ -147,11 +153,39 @@ def entry_page(request: Request, code: str, principal: PrincipalDep) -> HTMLResp
             v.version: sum(1 for c in (v.quality or {}).get("columns", {}).values() if c.get("problems"))
             for v in reads.versions(workspace, session, entry)
         }
+        disputed = figures.flagged_objections(session, entry.code)
+        org = principal.organisation
+        may_ask = principal.has_role(Role.CONSUMER) and org is not None and org.id != entry.provider_id
     context = {
         "entry": detail,
         "rule": visible.rule.value if visible else None,
         "treatments": shown,
         "sample": got,
         "quality": quality,
+        "disputed": disputed,
+        "may_ask": may_ask and entry.state is EntryState.PUBLISHED,
     }
     return render(request, "entry.html", context)
+
+
+@router.get("/entries/{code}/usage.json")
+def entry_usage(request: Request, code: str, principal: PrincipalDep) -> dict[str, object]:
+    """Queries, exports and rows per day of the last 90 days, for the entry page's chart."""
+    since = utcnow().date() - dt.timedelta(days=90)
+    with workspace_of(request).sessions() as session:
+        try:
+            entry = service.get_entry(session, code)
+        except NotFound:
+            raise PageError(404, "not_found", code) from None
+        if entry.state is EntryState.DRAFT:
+            raise PageError(404, "not_found", code)
+        days = usage.usage(session, entry.code, since=since)
+    tr = translations(locale_of(request)).gettext
+    return {
+        "categories": [d.day.isoformat() for d in days if d.day is not None],
+        "series": [
+            {"name": tr(N_("Queries")), "type": "bar", "data": [d.queries for d in days]},
+            {"name": tr(N_("Exports")), "type": "bar", "data": [d.exports for d in days]},
+            {"name": tr(N_("Rows served")), "type": "line", "axis": 1, "data": [d.rows for d in days]},
+        ],
+    }

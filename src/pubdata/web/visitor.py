@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from pubdata.db.models import User
+from pubdata.db.models import Notification, User
 from pubdata.gateway import visibility
 from pubdata.gateway.roles import Principal, Role, Scope
 from pubdata.web.config import WebSettings
@@ -34,6 +34,8 @@ QUERY_ROLES = visibility.QUERY_ROLES
 AUDIT_ROLES = (Role.SECURITY_OFFICER, Role.AUDITOR)
 #: Who may register an application: those who query name one in every call; admins for anyone.
 APPLICATION_ROLES = (*QUERY_ROLES, Role.PLATFORM_ADMIN)
+#: Who has requests, objections or incidents to decide, check or verify.
+WORK_ROLES = (Role.PROVIDER, Role.COMPETENT_DEPARTMENT)
 DASHBOARD_ROLES = (Role.COMPETENT_DEPARTMENT, Role.PLATFORM_ADMIN, Role.SECURITY_OFFICER, Role.AUDITOR)
 #: (path, message id of the label, roles that may open it; None: every signed-in person).
 NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
@@ -42,6 +44,9 @@ NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
     ("/query", N_("Query console"), QUERY_ROLES),
     ("/dashboard", N_("Dashboard"), DASHBOARD_ROLES),
     ("/audit", N_("Audit log"), AUDIT_ROLES),
+    ("/requests", N_("My requests"), (Role.CONSUMER,)),
+    ("/work", N_("Work"), WORK_ROLES),
+    ("/inbox", N_("Inbox"), None),
     ("/org", N_("Organisation"), None),
 )
 
@@ -124,6 +129,18 @@ def require_roles(principal: Principal, roles: tuple[Role, ...]) -> None:
         raise PageError(403, "forbidden", "、".join(r.label for r in roles))
 
 
+def unread_count(request: Request, principal: Principal) -> int:
+    """The person's unread notifications, for the header of every page."""
+    with workspace_of(request).sessions() as session:
+        found = session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .join(User, Notification.user_id == User.id)
+            .where(User.login == principal.user.login, Notification.read_at.is_(None))
+        )
+    return int(found or 0)
+
+
 def locale_of(request: Request) -> str:
     return pick_locale(request.cookies.get(LANG_COOKIE))
 
@@ -146,4 +163,5 @@ def layout_context(request: Request) -> tuple[str, dict[str, Any]]:
         "principal": principal,
         "nav": nav,
         "current_path": request.url.path,
+        "unread": unread_count(request, principal) if principal is not None else 0,
     }
