@@ -67,6 +67,7 @@ GATEWAY_ALLOWED = {
 GATEWAY_REFUSED = {
     "zj_dsj": "denied",  # competent department: holds neither the consumer nor the provider role
     "zj_gat": "denied",
+    "zj_rst": "denied",  # the social-insurance provider states the union's application: not its own
     "jx_zgh": "denied",
     "citizen": "denied",  # a private person: shared data is for public bodies (no organisation)
     "zj_security": "forbidden",  # tokens scoped to catalogue and audit reading only

@@ -1,8 +1,9 @@
 """ "What may I see" in SQL equals the access rules applied one entry at a time, for any catalogue.
 
 The oracle is the rule as the gateway states it (own data; unconditional sharing unless national
-core or important data; an active grant through an active application; never others' not-shared
-data; only published, unclassified entries), evaluated in Python over the same rows.
+core or important data; an active grant through an active application; others' not-shared data only
+through a grant the competent department coordinated; only published, unclassified entries),
+evaluated in Python over the same rows.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ grants_st = st.lists(
             "app_active": st.booleans(),
             "revoked": st.booleans(),
             "window": st.sampled_from(list(WINDOWS)),
+            "coordinated": st.booleans(),
         }
     ),
     max_size=10,
@@ -99,7 +101,9 @@ def oracle(entries: list[CatalogEntry], grants: list[Grant], org_id: int) -> dic
         if entry.provider_id == org_id:
             seen[entry.code] = AccessRule.OWN_DATA
         elif entry.share_class is ShareClass.NOT_SHARED:
-            continue
+            # Only a grant the competent department coordinated opens others' not-shared data.
+            if any(g.coordination for g in held):
+                seen[entry.code] = AccessRule.GRANT
         elif held:
             seen[entry.code] = AccessRule.GRANT
         elif entry.share_class is ShareClass.UNCONDITIONAL and not levels & sensitive:
@@ -183,6 +187,7 @@ def _insert(
                 valid_from=start,
                 valid_until=end,
                 revoked_at=NOW - dt.timedelta(hours=1) if spec["revoked"] else None,
+                coordination=f"request-item:{len(grants) + 1}" if spec["coordinated"] else None,
                 created_by="test",
             )
         )

@@ -302,6 +302,9 @@ class Grant(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(100))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
     policy_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: The competent department's coordination decision this grant comes from (REQ-16), e.g.
+    #: ``request-item:12``: the only way a not-shared entry is ever granted.
+    coordination: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     organisation: Mapped[Organisation] = relationship()

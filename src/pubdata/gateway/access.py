@@ -139,6 +139,7 @@ def _grant_for(
     now: dt.datetime,
     *,
     needed: tuple[str, str] | None,
+    coordinated_only: bool = False,
 ) -> Grant | None:
     """The newest active grant of this organisation + application for the stated purpose.
 
@@ -149,6 +150,8 @@ def _grant_for(
     org = request.principal.organisation
     assert org is not None
     query = select(Grant).where(Grant.organisation_id == org.id, Grant.entry_id == entry.id)
+    if coordinated_only:
+        query = query.where(Grant.coordination.is_not(None))
     held = list(request.session.scalars(query.order_by(Grant.id.desc())))
     mine = [g for g in held if g.application_id == app.id]
     for_purpose = [g for g in mine if purpose_matches(g, request.purpose)]
@@ -227,12 +230,19 @@ def _allow(
     if entry.provider_id == org.id:
         return None, f"{AccessRule.OWN_DATA}: {org.name} provides {code}"
     if entry.share_class is ShareClass.NOT_SHARED:
-        request.refuse(
-            f"entry {code} is not shared (不予共享): only its provider {entry.provider.name} reads it",
-            AccessRule.NOT_SHARED,
-            "REQ-14",
-            code,
-        )
+        # Only a grant the competent department coordinated opens it (REQ-16); a grant made while
+        # the entry was restricted does not survive its reclassification.
+        grant = _grant_for(request, entry, app, now, needed=None, coordinated_only=True)
+        if grant is None:
+            request.refuse(
+                f"entry {code} is not shared (不予共享): only its provider {entry.provider.name} reads it, "
+                "and others only through a grant coordinated by the competent department",
+                AccessRule.NOT_SHARED,
+                "REQ-14",
+                code,
+            )
+        assert grant is not None
+        return grant, f"{AccessRule.GRANT}: grant {grant.id} v{grant.policy_version}, coordinated (REQ-16)"
     national = _national_level(entry)
     if national is not None:
         needed: tuple[str, str] | None = (

@@ -232,8 +232,13 @@ def grant_access(
     actor: str,
     settings: Settings,
     now: dt.datetime | None = None,
+    coordination: str | None = None,
 ) -> Grant:
-    """Let `organisation`'s `application` use `entry_code` as described; checked, then audited."""
+    """Let `organisation`'s `application` use `entry_code` as described; checked, then audited.
+
+    A not-shared entry is granted only with `coordination`: the competent department's decision on a
+    dispute (REQ-16), which the caller has checked and the grant keeps as its reference.
+    """
     now = now or utcnow()
     entry = get_entry(session, entry_code)
     org = find_organisation(session, organisation)
@@ -243,7 +248,7 @@ def grant_access(
         _refuse(session, actor, "grant.create", target, why)
     if entry.provider_id == org.id:
         raise InputError(f"{org.name} provides {entry.code} and reads it without a grant")
-    if entry.share_class is ShareClass.NOT_SHARED:
+    if entry.share_class is ShareClass.NOT_SHARED and not (coordination or "").strip():
         why = RuleViolation(
             f"entry {entry.code} is not shared (不予共享): only its provider reads it; "
             "sharing it needs coordination by the competent department",
@@ -283,6 +288,7 @@ def grant_access(
         valid_from=start,
         valid_until=end,
         policy_version=1,
+        coordination=(coordination or "").strip() or None,
         created_by=actor,
         created_at=now,
     )
@@ -311,6 +317,7 @@ def grant_facts(grant: Grant) -> dict[str, Any]:
         "revoked_at": aware(grant.revoked_at) if grant.revoked_at else None,
         "revoke_reason": grant.revoke_reason,
         "policy_version": grant.policy_version,
+        "coordination": grant.coordination,
     }
 
 

@@ -1,7 +1,8 @@
 """What a caller may query, as one SQL condition: the catalogue page "what may I see" at any size.
 
 The access rules (own data; unconditional sharing unless national core or important data; an
-active grant through an active application; never not-shared data of others) are the same as
+active grant through an active application; others' not-shared data only through a grant the
+competent department coordinated) are the same as
 `access.decide` applies per query. Here they are a ``WHERE`` clause, so the database returns one
 page of visible entries in code order by walking the unique code index (keyset paging with
 ``after``), and the cost of a page does not grow with the size of the catalogue or the number of
@@ -68,11 +69,15 @@ def visible_condition(principal: Principal, now: dt.datetime) -> ColumnElement[b
     if org is None or not principal.has_role(*QUERY_ROLES):
         return false()
     granted = exists().where(Grant.entry_id == CatalogEntry.id, active_grants(org.id, now))
+    coordinated = exists().where(
+        Grant.entry_id == CatalogEntry.id, active_grants(org.id, now), Grant.coordination.is_not(None)
+    )
     return and_(
         CatalogEntry.state == EntryState.PUBLISHED,
         CatalogEntry.classified.is_(False),
         or_(
             CatalogEntry.provider_id == org.id,
+            and_(CatalogEntry.share_class == ShareClass.NOT_SHARED, coordinated),
             and_(
                 CatalogEntry.share_class != ShareClass.NOT_SHARED,
                 or_(
@@ -122,6 +127,8 @@ def visible_page(
 def _footing(entry: CatalogEntry, organisation_id: int, grants: list[Grant]) -> VisibleEntry:
     if entry.provider_id == organisation_id:
         return VisibleEntry(entry, AccessRule.OWN_DATA)
+    if entry.share_class is ShareClass.NOT_SHARED:
+        grants = [g for g in grants if g.coordination is not None]
     if grants:
         return VisibleEntry(entry, AccessRule.GRANT, tuple(grants))
     return VisibleEntry(entry, AccessRule.UNCONDITIONAL)

@@ -163,8 +163,9 @@ def _take(
         item.decided_by, item.decided_at, item.reason = login, now, reason
     if to is ItemState.APPROVED and seen is not ItemState.PENDING_RENEWAL:
         grant = _make_grant(
-            session, item, decision if action is not Action.CHECK else Decision(), tenant, login, now
-        )
+            session, item, decision if action is not Action.CHECK else Decision(), tenant, login, now,
+            coordination=item_target(item) if action is Action.COORDINATE_APPROVE else None,
+        )  # fmt: skip
         item.grant_id = grant.id
         detail.update(fields=list(grant.fields), region_prefix=grant.region_prefix, deid=dict(grant.deid))
         detail.update(valid_until=aware(grant.valid_until))
@@ -185,7 +186,14 @@ def _take(
 
 
 def _make_grant(
-    session: Session, item: RequestItem, decision: Decision, tenant: Settings, login: str, now: dt.datetime
+    session: Session,
+    item: RequestItem,
+    decision: Decision,
+    tenant: Settings,
+    login: str,
+    now: dt.datetime,
+    *,
+    coordination: str | None = None,
 ) -> Grant:
     request = item.request
     asked = list(item.fields)
@@ -231,6 +239,7 @@ def _make_grant(
         actor=login,
         settings=tenant,
         now=now,
+        coordination=coordination,
     )
 
 
