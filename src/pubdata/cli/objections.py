@@ -7,6 +7,7 @@ that user. Records are named by the entry's key fields, ``--record id_number=…
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,9 +22,18 @@ from pubdata.gateway.identity import find_user
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.workflow import objection_views as views
 from pubdata.workflow import objections
+from pubdata.workflow.working_days import LOCAL_TZ
 from pubdata.workspace import Workspace
 
 app = typer.Typer(help="Objections to records of an entry (异议, REQ-12).", no_args_is_help=True)
+
+
+def _local(moment: str | None) -> str | None:
+    """A deadline as people in the province read it: local time, to the minute."""
+    if moment is None:
+        return None
+    return dt.datetime.fromisoformat(moment).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
 
 As = Annotated[str, typer.Option("--as", help="Login of the user who acts.")]
 Id = Annotated[int, typer.Argument(metavar="ID", help="Objection number (see `objections list`).")]
@@ -117,7 +127,15 @@ def list_objections(
         f"Objections ({len(found)})",
         ["id", "entry", "state", "raised by", "records", "due", "overdue"],
         (
-            [o["id"], o["entry"], o["state"], o["raised_by"], len(o["records"]), o["due_at"], o["overdue"]]
+            [
+                o["id"],
+                o["entry"],
+                o["state"],
+                o["raised_by"],
+                len(o["records"]),
+                _local(o["due_at"]),
+                o["overdue"],
+            ]
             for o in found
         ),
     )
