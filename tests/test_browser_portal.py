@@ -130,7 +130,8 @@ def test_consumer_runs_a_query_and_downloads_csv_with_chinese_intact(portal: Any
     download = waiting.value
     text = Path(download.path()).read_bytes().decode("utf-8")
     table = list(csv.reader(io.StringIO(text)))
-    assert table[0] == ["name", "insurance_type", "division_code"]
+    # `_disputed`: the demo holds a flagged objection on this entry, so row-level answers mark it.
+    assert table[0] == ["name", "insurance_type", "division_code", "_disputed"]
     assert len(table) == 6 and any("保险" in row[1] for row in table[1:])
     assert all(row[2].startswith(JIAXING) for row in table[1:])
 
