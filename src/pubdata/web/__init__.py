@@ -26,6 +26,7 @@ from pubdata.web import (
     pages_org,
     pages_query,
     pages_requests,
+    pages_responsible,
     pages_work,
 )
 from pubdata.web.config import WebSettings
@@ -42,6 +43,7 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 for _pages in (
     pages_auth, pages_catalog, pages_query, pages_audit, pages_dashboard, pages_org,
     pages_cart, pages_requests, pages_work, pages_objections, pages_inbox,
+    pages_responsible,
 ):  # fmt: skip
     router.include_router(_pages.router)
 

@@ -23,6 +23,7 @@ from pubdata.db.models import ApiToken, Application, Organisation, User
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway import identity
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, Principal, Role, Scope
+from pubdata.web import pages_responsible
 from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
 from pubdata.web.visitor import APPLICATION_ROLES, PageError, may_open, signed_in, workspace_of
@@ -38,8 +39,12 @@ def _offered_scopes(principal: Principal) -> list[Scope]:
     return [s for s in Scope if not (needed := SCOPE_NEEDS_ROLE.get(s)) or principal.has_role(*needed)]
 
 
-def _page(
-    request: Request, principal: Principal, error: str | None = None, status: int = 200
+def page(
+    request: Request,
+    principal: Principal,
+    error: str | None = None,
+    status: int = 200,
+    responsible: str = "",
 ) -> HTMLResponse:
     admin = principal.has_role(Role.PLATFORM_ADMIN)
     org = principal.organisation
@@ -60,6 +65,7 @@ def _page(
             if admin
             else []
         )
+        persons = pages_responsible.context(session, principal, responsible)
         session.expunge_all()
     context = {
         "organisation": org,
@@ -70,6 +76,7 @@ def _page(
         "tokens": [(t, _token_state(t, now)) for t in tokens],
         "scopes": _offered_scopes(principal),
         "error": error,
+        **persons,
     }
     return render(request, "org.html", context, status_code=status)
 
@@ -82,8 +89,8 @@ def _token_state(token: ApiToken, now: dt.datetime) -> str:
 
 
 @router.get("/org", response_class=HTMLResponse)
-def organisation_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
-    return _page(request, principal)
+def organisation_page(request: Request, principal: PrincipalDep, responsible: str = "") -> HTMLResponse:
+    return page(request, principal, responsible=responsible[:18])
 
 
 @router.post("/org/applications", response_class=HTMLResponse)
@@ -116,7 +123,7 @@ def register_application(
                 actor=principal.user.login,
             )
     except PubdataError as refusal:
-        return _page(request, principal, str(refusal), status=_status(refusal))
+        return page(request, principal, str(refusal), status=_status(refusal))
     return RedirectResponse("/org", status_code=303)
 
 
@@ -132,7 +139,7 @@ def issue(
     try:
         scopes = [Scope(s) for s in scope or []]
     except ValueError:
-        return _page(request, principal, "unknown scope", status=400)
+        return page(request, principal, "unknown scope", status=400)
     org = principal.organisation
     settings = workspace.settings.for_tenant(org.division_code if org else "")
     try:
@@ -147,7 +154,7 @@ def issue(
                 "expires_at": issued.row.expires_at,
             }
     except PubdataError as refusal:
-        return _page(request, principal, str(refusal), status=_status(refusal))
+        return page(request, principal, str(refusal), status=_status(refusal))
     answer = render(request, "org_token.html", {"issued": shown})
     answer.headers["Cache-Control"] = "no-store"
     return answer

