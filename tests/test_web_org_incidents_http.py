@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway_support import demo_users
+from gateway_support import PARK_APP, PARK_PURPOSE, SOCIAL, demo_users
 from pubdata.api.app import create_app
 from pubdata.db.models import AuditEvent, Organisation, ResponsiblePerson
 from pubdata.demo.build import build_demo
+from pubdata.gateway.engine import SandboxedEngine
 from pubdata.workspace import Workspace
 from web_support import csrf_of, sign_in
 
@@ -141,3 +142,26 @@ def test_a_consumer_sees_its_own_persons_but_no_form(app: Any, demo: Any) -> Non
             select(ResponsiblePerson.name).where(ResponsiblePerson.organisation_id == rst.id)
         ).all()
     assert "工会改的" not in names
+
+
+def test_a_query_past_its_time_budget_says_it_timed_out_and_serves_nothing(demo: Any) -> None:
+    workspace, users = demo
+    made = create_app(workspace)
+    made.state.clock = lambda: NOW
+    made.state.query_engine = SandboxedEngine.for_workspace(workspace, time_budget_s=0.2)
+    try:
+        union = client_for(made, users, "jx_zgh")
+        token = csrf_of(union.get("/query").text)
+        heavy = f"SELECT count(*) FROM {SOCIAL} a, {SOCIAL} b, {SOCIAL} c, {SOCIAL} d, {SOCIAL} e"
+        form = {"sql": heavy, "purpose": PARK_PURPOSE, "application": PARK_APP, "csrf_token": token}
+        answer = union.post("/query/run", data=form)
+        assert answer.status_code == 200  # an htmx fragment: the console shows it in place
+        assert 'id="query-timeout"' in answer.text and "超时" in answer.text
+        assert 'id="result-table"' not in answer.text
+        english = union.post("/query/run", data=form, cookies={"pubdata_lang": "en"})
+        assert "ran out of time" in english.text and "nothing was served" in english.text
+        exported = union.post("/query/export", data={**form, "format": "csv"})
+        assert exported.status_code == 504 and 'id="query-timeout"' in exported.text
+        assert "text/html" in exported.headers["content-type"]
+    finally:
+        made.state.query_engine.close()

@@ -112,7 +112,8 @@ def export(
             bom=False,
         )
     except PubdataError as refusal:
-        return render(request, "query_refused.html", {"error": str(refusal)}, status_code=_status(refusal))
+        context = {"error": str(refusal), "kind": type(refusal).__name__}
+        return render(request, "query_refused.html", context, status_code=_status(refusal))
     headers = dict(answer.headers)
     headers["Content-Disposition"] = f'attachment; filename="{answer.filename}"'
     return StreamingResponse(answer.body, media_type=answer.media_type, headers=headers)
