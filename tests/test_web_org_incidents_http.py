@@ -12,11 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway_support import PARK_APP, PARK_PURPOSE, SOCIAL, demo_users
+from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users
 from pubdata.api.app import create_app
 from pubdata.db.models import AuditEvent, Organisation, ResponsiblePerson
 from pubdata.demo.build import build_demo
 from pubdata.gateway.engine import SandboxedEngine
+from pubdata.web.i18n import translations
+from pubdata.web.pages_requests import STEP_LABELS, STEPS
 from pubdata.workspace import Workspace
 from web_support import csrf_of, sign_in
 
@@ -165,3 +167,40 @@ def test_a_query_past_its_time_budget_says_it_timed_out_and_serves_nothing(demo:
         assert "text/html" in exported.headers["content-type"]
     finally:
         made.state.query_engine.close()
+
+
+def _add_to_cart(client: TestClient, entry: str, fields: list[str]) -> None:
+    token = csrf_of(client.get(f"/entries/{entry}").text)
+    data = {"csrf_token": token, "entry": entry, "field": fields, "region_prefix": JIAXING,
+            "region_field": "division_code"}  # fmt: skip
+    added = client.post("/cart/items", data=data, follow_redirects=False)
+    assert added.status_code == 303, added.text
+
+
+def _submit_cart(client: TestClient) -> int:
+    terms = {
+        "csrf_token": csrf_of(client.get("/cart").text), "legal_basis": "《中华人民共和国工会法》第六条",
+        "purpose": PARK_PURPOSE, "scenario": "园区职工参保核查", "application": PARK_APP,
+        "delivery_mode": "api", "valid_from": "2026-12-01", "valid_until": "2026-12-31",
+    }  # fmt: skip
+    sent = client.post("/cart/submit", data=terms, follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    return int(sent.headers["location"].rsplit("/", 1)[1])
+
+
+def test_every_step_a_person_takes_has_a_translated_button() -> None:
+    assert set(STEP_LABELS) == {a.value for a in STEPS}
+    en, zh = translations("en"), translations("zh_CN")
+    for message in STEP_LABELS.values():
+        assert en.gettext(message) == message and zh.gettext(message) != message
+
+
+def test_step_buttons_speak_the_visitors_language(app: Any, demo: Any) -> None:
+    union = client_for(app, demo[1], "jx_zgh")
+    _add_to_cart(union, SOCIAL, ["id_number", "insurance_type", "division_code"])
+    request_id = _submit_cart(union)
+    chinese = union.get(f"/requests/{request_id}").text
+    english = union.get(f"/requests/{request_id}", cookies={"pubdata_lang": "en"}).text
+    assert 'data-action="withdraw"' in english
+    assert ">Withdraw</button>" in english and ">撤回</button>" not in english
+    assert ">撤回</button>" in chinese

@@ -17,7 +17,7 @@ from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.deid import DEID_FUNCTIONS, default_deid
 from pubdata.gateway.roles import NotAuthorised, Principal
 from pubdata.web.templating import render
-from pubdata.web.visitor import PageError, workspace_of
+from pubdata.web.visitor import N_, PageError, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, local_date, my_actions, now_of, status_of
 from pubdata.workflow import request_views as views
 from pubdata.workflow.decisions import Decision, act
@@ -26,6 +26,21 @@ from pubdata.workflow.request_states import Action
 router = APIRouter()
 #: Steps people take on an item from its page; the platform's own are not offered.
 STEPS = frozenset(Action) - {Action.SUBMIT, Action.ESCALATE, Action.EXPIRE}
+#: The button of each step, through the catalogues (the services' labels are Chinese only).
+STEP_LABELS: dict[str, str] = {
+    Action.CHECK.value: N_("Pass the check"),
+    Action.RETURN.value: N_("Return for changes"),
+    Action.APPROVE.value: N_("Approve"),
+    Action.REFUSE.value: N_("Refuse"),
+    Action.DISPUTE.value: N_("Dispute the refusal"),
+    Action.COORDINATE_APPROVE.value: N_("Coordinate: approve"),
+    Action.COORDINATE_UPHOLD.value: N_("Coordinate: uphold the refusal"),
+    Action.WITHDRAW.value: N_("Withdraw"),
+    Action.REVOKE.value: N_("Revoke the grant"),
+    Action.RENEW.value: N_("Ask to renew"),
+    Action.APPROVE_RENEWAL.value: N_("Approve the renewal"),
+    Action.REFUSE_RENEWAL.value: N_("Refuse the renewal"),
+}
 
 
 @router.get("/requests", response_class=HTMLResponse)
@@ -66,7 +81,13 @@ def _detail(
             for item in found.items
         }
         events = [views.event_facts(e) for e in views.history(session, found)]
-    context = {"request": facts, "extra": extra, "history": events, "problem": problem, "Action": Action}
+    context = {
+        "request": facts,
+        "extra": extra,
+        "history": events,
+        "problem": problem,
+        "step_labels": STEP_LABELS,
+    }
     return render(request, "request.html", context, status_code=_status(problem))
 
 
