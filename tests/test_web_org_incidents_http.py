@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users
 from pubdata.api.app import create_app
-from pubdata.db.models import AuditEvent, Organisation, ResponsiblePerson
+from pubdata.db.models import AuditEvent, Organisation, RequestItem, ResponsiblePerson, SharingRequest
 from pubdata.demo.build import build_demo
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.web.i18n import translations
@@ -204,3 +204,41 @@ def test_step_buttons_speak_the_visitors_language(app: Any, demo: Any) -> None:
     assert 'data-action="withdraw"' in english
     assert ">Withdraw</button>" in english and ">撤回</button>" not in english
     assert ">撤回</button>" in chinese
+
+
+def _draft_items(workspace: Workspace) -> list[tuple[int, str]]:
+    with workspace.sessions() as session:
+        rows = session.execute(
+            select(RequestItem.id, SharingRequest.state)
+            .join(SharingRequest, RequestItem.request_id == SharingRequest.id)
+            .where(SharingRequest.requested_by == "jx_zgh")
+            .order_by(RequestItem.id)
+        ).all()
+    return [(item, state) for item, state in rows]
+
+
+@pytest.mark.req("REQ-15")
+def test_an_item_leaves_the_cart_only_by_its_requester_with_the_token(app: Any, demo: Any) -> None:
+    workspace, users = demo
+    union = client_for(app, users, "jx_zgh")
+    _add_to_cart(union, SOCIAL, ["id_number", "insurance_type", "division_code"])
+    cart = union.get("/cart").text
+    assert f'data-remove="{SOCIAL}"' in cart
+    item = max(i for i, state in _draft_items(workspace) if state == "draft")
+    forged = union.post(f"/cart/items/{item}/remove", data={"csrf_token": "nope"})
+    assert forged.status_code == 403
+    provider = client_for(app, users, "zj_rst")
+    token = csrf_of(provider.get("/").text)
+    assert provider.post(f"/cart/items/{item}/remove", data={"csrf_token": token}).status_code == 403
+    assert item in [i for i, _ in _draft_items(workspace)], "the item is still in the cart"
+    submitted = [i for i, state in _draft_items(workspace) if state != "draft"]
+    token = csrf_of(cart)
+    if submitted:  # an item of a submitted request is not in the cart: not found, and kept
+        assert union.post(f"/cart/items/{submitted[0]}/remove", data={"csrf_token": token}).status_code == 404
+        assert submitted[0] in [i for i, _ in _draft_items(workspace)]
+    removed = union.post(f"/cart/items/{item}/remove", data={"csrf_token": token}, follow_redirects=False)
+    assert removed.status_code == 303 and removed.headers["location"] == "/cart"
+    assert item not in [i for i, _ in _draft_items(workspace)]
+    assert f'data-remove="{SOCIAL}"' not in union.get("/cart").text
+    [event] = _events(workspace, "request.remove_item", f"request-item:{item}")
+    assert event.actor == "jx_zgh" and event.detail["entry"] == SOCIAL

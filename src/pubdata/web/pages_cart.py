@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from pubdata.db.models import Application, SharingRequest
-from pubdata.errors import PubdataError
+from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.roles import Principal, Role
 from pubdata.web.templating import render
-from pubdata.web.visitor import require_roles, workspace_of
+from pubdata.web.visitor import PageError, require_roles, workspace_of
 from pubdata.web.work import PrincipalDep, field_of, fresh, local_date, now_of, status_of
 from pubdata.workflow import request_drafts, request_views, requests
 
@@ -138,3 +138,19 @@ def submit(
     except PubdataError as refusal:
         return _cart(request, fresh(request), form=form, error=refusal)
     return RedirectResponse(f"/requests/{draft_id}", status_code=303)
+
+
+@router.post("/cart/items/{item_id}/remove")
+def remove_from_cart(request: Request, principal: PrincipalDep, item_id: int) -> Response:
+    require_roles(principal, (Role.CONSUMER,))
+    try:
+        with workspace_of(request).sessions() as session, session.begin():
+            draft = request_drafts.current_draft(session, principal)
+            if draft is None:
+                raise PageError(404, "not_found", str(item_id))
+            request_drafts.remove_item(session, principal, draft.id, item_id)
+    except NotFound:
+        raise PageError(404, "not_found", str(item_id)) from None
+    except PubdataError as refusal:
+        return _cart(request, fresh(request), error=refusal)
+    return RedirectResponse("/cart", status_code=303)

@@ -1,4 +1,5 @@
-"""The cart: the draft a consumer is filling, and its terms changed before submission (REQ-15).
+"""The cart: the draft a consumer is filling, its terms changed and items taken out before
+submission (REQ-15).
 
 `requests.create_request` takes the terms once; a person filling a form in steps changes them on
 the draft. `set_terms` does that through `requests.own_draft`, so only the requesting
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pubdata import audit
 from pubdata.db.models import SharingRequest
-from pubdata.errors import InputError
+from pubdata.errors import InputError, NotFound
 from pubdata.gateway.grants import aware
 from pubdata.gateway.roles import Principal
 from pubdata.workflow import requests
@@ -70,3 +71,20 @@ def set_terms(
         application=application, delivery_mode=delivery_mode,
     )  # fmt: skip
     return request
+
+
+def remove_item(session: Session, principal: Principal, request_id: int, item_id: int) -> str:
+    """Take an entry out of the caller's own draft; returns its code. A colleague's draft, another
+    organisation's, or an item of another request is not found, so a number reveals nothing."""
+    request = requests.own_draft(session, principal, request_id, "change a sharing request")
+    item = next((i for i in request.items if i.id == item_id), None)
+    if request.requested_by != principal.user.login or item is None:
+        raise NotFound(f"no item {item_id} in your draft request {request_id}")
+    code = item.entry.code
+    request.items.remove(item)
+    session.flush()
+    audit.record(
+        session, principal.user.login, "request.remove_item", f"request-item:{item_id}",
+        request=request.id, entry=code,
+    )  # fmt: skip
+    return code
