@@ -5,6 +5,7 @@ removing an item from the cart, and incidents — who may do what, CSRF, and wha
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from pubdata.workspace import Workspace
 from web_support import csrf_of, sign_in
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+EVIL = "<script>alert('x')</script>"
 #: The provincial human-resources department: a provider the data bureau covers.
 RST = "省人社厅"
 
@@ -242,3 +244,62 @@ def test_an_item_leaves_the_cart_only_by_its_requester_with_the_token(app: Any, 
     assert f'data-remove="{SOCIAL}"' not in union.get("/cart").text
     [event] = _events(workspace, "request.remove_item", f"request-item:{item}")
     assert event.actor == "jx_zgh" and event.detail["entry"] == SOCIAL
+
+
+@pytest.mark.req("REQ-28")
+def test_an_incident_is_reported_worked_and_closed_by_the_right_people(app: Any, demo: Any) -> None:
+    workspace, users = demo
+    provider = client_for(app, users, "zj_rst")
+    listing = provider.get("/incidents").text
+    assert 'id="report-incident"' in listing and 'data-nav="/incidents"' in listing
+    form = {"title": EVIL, "category": "data_leak", "severity": "major", "occurred_at": "2026-11-30T22:15",
+            "description": "夜间发现批量导出", "entries": SOCIAL}  # fmt: skip
+    assert provider.post("/incidents", data=form).status_code == 403, "a form without the token"
+    future = provider.post(
+        "/incidents", data={**form, "occurred_at": "2027-01-01T00:00", "csrf_token": csrf_of(listing)}
+    )
+    assert future.status_code == 400 and 'id="error-occurred_at"' in future.text
+    made = provider.post("/incidents", data={**form, "csrf_token": csrf_of(listing)}, follow_redirects=False)
+    assert made.status_code == 303
+    path = made.headers["location"]
+    incident = int(path.rsplit("/", 1)[1])
+    page = provider.get(path).text
+    assert EVIL not in page and "&lt;script&gt;" in page
+    assert {'data-move="update"', 'data-move="resolve"'} <= set(re.findall(r'data-move="\w+"', page))
+    assert 'data-move="close"' not in page
+
+    union = client_for(app, users, "jx_zgh")  # another organisation: the incident is not there
+    assert union.get(path).status_code == 404
+    token = csrf_of(union.get("/incidents").text)
+    assert union.post(f"{path}/update", data={"csrf_token": token, "note": "x"}).status_code == 404
+    assert 'id="report-incident"' in union.get("/incidents").text
+    citizen = client_for(app, users, "citizen")
+    assert 'id="report-incident"' not in citizen.get("/incidents").text
+    assert f'data-incident="{incident}"' not in citizen.get("/incidents").text
+
+    bureau = client_for(app, users, "zj_dsj")
+    assert f'href="/incidents/{incident}"' in bureau.get("/work").text
+    seen = bureau.get(path).text
+    assert "data-move=" not in seen, "the department closes a resolved incident, it does not work it"
+    refused = bureau.post(f"{path}/resolve", data={"csrf_token": csrf_of(seen), "note": "代为处置"})
+    assert refused.status_code == 403 and 'id="incident-error"' in refused.text
+
+    token = csrf_of(page)
+    assert provider.post(f"{path}/update", data={"csrf_token": token, "note": " "}).status_code == 400
+    for move, note in (("update", "已封禁异常账号"), ("resolve", "已修复接口鉴权")):
+        done = provider.post(
+            f"{path}/{move}", data={"csrf_token": token, "note": note}, follow_redirects=False
+        )
+        assert done.status_code == 303, done.text
+    closing = bureau.get(path).text
+    assert 'data-move="close"' in closing and "已修复接口鉴权" in closing
+    assert provider.post(f"{path}/close", data={"csrf_token": token, "note": "自行关闭"}).status_code == 403
+    closed = bureau.post(
+        f"{path}/close", data={"csrf_token": csrf_of(closing), "note": "核查完毕"}, follow_redirects=False
+    )
+    assert closed.status_code == 303
+    final = provider.get(path, cookies={"pubdata_lang": "en"}).text
+    assert 'data-state="closed"' in final and "data-move=" not in final and "Note: what was done" not in final
+    for move in ("resolve", "close"):  # each done once and refused once, both in the log
+        outcomes = sorted(e.outcome for e in _events(workspace, f"incident.{move}", f"incident:{incident}"))
+        assert outcomes == ["ok", "refused"], move

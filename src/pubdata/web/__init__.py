@@ -22,6 +22,7 @@ from pubdata.web import (
     pages_catalog,
     pages_dashboard,
     pages_inbox,
+    pages_incidents,
     pages_objections,
     pages_org,
     pages_query,
@@ -43,7 +44,7 @@ router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 for _pages in (
     pages_auth, pages_catalog, pages_query, pages_audit, pages_dashboard, pages_org,
     pages_cart, pages_requests, pages_work, pages_objections, pages_inbox,
-    pages_responsible,
+    pages_responsible, pages_incidents,
 ):  # fmt: skip
     router.include_router(_pages.router)
 

@@ -21,6 +21,7 @@ from pubdata.web.config import WebSettings
 from pubdata.web.i18n import pick_locale
 from pubdata.web.lockout import Lockout
 from pubdata.web.sessions import LANG_COOKIE, SessionStore, WebSession
+from pubdata.workflow import incidents as incident_rules
 from pubdata.workspace import Workspace
 
 
@@ -37,6 +38,8 @@ APPLICATION_ROLES = (*QUERY_ROLES, Role.PLATFORM_ADMIN)
 #: Who has requests, objections or incidents to decide, check or verify.
 WORK_ROLES = (Role.PROVIDER, Role.COMPETENT_DEPARTMENT)
 DASHBOARD_ROLES = (Role.COMPETENT_DEPARTMENT, Role.PLATFORM_ADMIN, Role.SECURITY_OFFICER, Role.AUDITOR)
+#: Who has incidents to report, work, oversee or read (`incidents.visible` filters the list).
+INCIDENT_ROLES = (*incident_rules.STAFF_ROLES, Role.COMPETENT_DEPARTMENT, Role.AUDITOR)
 #: (path, message id of the label, roles that may open it; None: every signed-in person).
 NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
     ("/", N_("Home"), None),
@@ -46,6 +49,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
     ("/audit", N_("Audit log"), AUDIT_ROLES),
     ("/requests", N_("My requests"), (Role.CONSUMER,)),
     ("/work", N_("Work"), WORK_ROLES),
+    ("/incidents", N_("Incidents"), INCIDENT_ROLES),
     ("/inbox", N_("Inbox"), None),
     ("/org", N_("Organisation"), None),
 )
