@@ -142,7 +142,8 @@ def test_the_same_token_is_refused_the_not_shared_entry_with_a_reason(journey: J
     assert answer.json() == {
         "error": "denied",
         "detail": f"entry {OUTPATIENT} is not shared (不予共享): "
-        "only its provider 浙江省卫生健康委员会 reads it (REQ-14)",
+        "only its provider 浙江省卫生健康委员会 reads it, "
+        "and others only through a grant coordinated by the competent department (REQ-14)",
     }
 
 

@@ -44,7 +44,8 @@ def test_query_writes_a_masked_regional_csv_and_audits_it_as_the_user(home: Path
     assert code == 0, output
     assert "rows" in output and "sha256" in output
     rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
-    assert rows[0] == ["id_number", "division_code"] and len(rows) > 1
+    # `_disputed`: the demo holds a flagged objection on this entry (REQ-12).
+    assert rows[0] == ["id_number", "division_code", "_disputed"] and len(rows) > 1
     assert all(r[0][6:14] == "********" and r[1].startswith("3304") for r in rows[1:])
     workspace = Workspace.open(home)
     with workspace.sessions() as session:
