@@ -184,7 +184,7 @@ def change_holder(
         f"{organisation.name} {duty.label}: {who}",
         f"{organisation.name} 的{duty.label}由 {previous or '空缺'} 变更为 {who}（操作人 {actor}）。"
         + ("在补齐之前，该单位不能发布目录（REQ-25）。" if current is None else ""),
-        f"/organisations/{organisation.uscc}/responsible",
+        f"/org?responsible={organisation.uscc}",
         settings,
     )
     return True
