@@ -26,14 +26,28 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def _env_minutes(name: str, default: float) -> float:
+    """A lifetime in minutes; decimals allowed (``0.5`` is thirty seconds)."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PubdataError(f"{name} must be a number of minutes, not {raw!r}") from None
+    if not value > 0:
+        raise PubdataError(f"{name} must be more than 0 minutes, not {raw}")
+    return value
+
+
 @dataclass(frozen=True)
 class WebSettings:
     """Session lifetimes, cookie flags, body limit and sign-in lock-out of the portal."""
 
     #: Sign out after this many minutes without a request.
-    idle_minutes: int = 30
+    idle_minutes: float = 30
     #: Sign out this many minutes after signing in, however busy the session.
-    absolute_minutes: int = 12 * 60
+    absolute_minutes: float = 12 * 60
     #: Send the session cookie with ``Secure`` (set when the portal is served over HTTPS).
     secure_cookies: bool = False
     #: Largest form body accepted, in bytes; larger ones get a 413 page.
@@ -50,8 +64,8 @@ class WebSettings:
         ``…_MAX_BODY_BYTES``, ``…_MAX_FAILURES``, ``…_LOCKOUT_MINUTES``."""
         secure = os.environ.get("PUBDATA_WEB_SECURE_COOKIES", "").strip().lower() in {"1", "true", "yes"}
         return cls(
-            idle_minutes=_env_int("PUBDATA_WEB_IDLE_MINUTES", cls.idle_minutes),
-            absolute_minutes=_env_int("PUBDATA_WEB_ABSOLUTE_MINUTES", cls.absolute_minutes),
+            idle_minutes=_env_minutes("PUBDATA_WEB_IDLE_MINUTES", cls.idle_minutes),
+            absolute_minutes=_env_minutes("PUBDATA_WEB_ABSOLUTE_MINUTES", cls.absolute_minutes),
             secure_cookies=secure,
             max_body_bytes=_env_int("PUBDATA_WEB_MAX_BODY_BYTES", cls.max_body_bytes),
             max_failures=_env_int("PUBDATA_WEB_MAX_FAILURES", cls.max_failures),
