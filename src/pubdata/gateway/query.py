@@ -33,8 +33,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -44,28 +44,31 @@ from sqlalchemy.orm import Session, selectinload
 from sqlglot import exp
 
 from pubdata import audit
-from pubdata.catalog.classes import PiiKind
 from pubdata.db.models import CatalogEntry, utcnow
 from pubdata.errors import InputError, PubdataError
-from pubdata.gateway.access import AccessDecision, AccessDenied, decide
-from pubdata.gateway.deid import default_deid
+from pubdata.gateway.access import AccessDenied, decide
 from pubdata.gateway.disputed import DISPUTED_HEADER, flagged_records, with_disputed
 from pubdata.gateway.engine import QueryError, QueryStream, SandboxedEngine
-from pubdata.gateway.export import ExportFormat, ExportJob, formatting_cursor, get_format, one_line
+from pubdata.gateway.export import ExportFormat, ExportJob, get_format, one_line
+from pubdata.gateway.policy_summary import (
+    SUBJECT_KINDS,
+    PolicySummary,
+    header_value,
+    policy_headers,
+    summarise,
+)
 from pubdata.gateway.policy_types import PolicyViolation
 from pubdata.gateway.referenced import referenced_entries
-from pubdata.gateway.rewrite import RewriteResult, rewrite
+from pubdata.gateway.rewrite import rewrite
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.roles import NotAuthorised, Principal, Scope
+from pubdata.gateway.served_subjects import SubjectIndex, subject_columns
 from pubdata.store.delta import DatasetStore
 from pubdata.workflow.usage import count_use
 from pubdata.workspace import Workspace
 
 #: The event a streamed answer writes before its first byte (see `_Call.open`).
 STREAM_OPEN = audit.STREAM_OPEN
-
-#: PII kinds whose raw values identify a data subject in the keyed index (REQ-41).
-SUBJECT_KINDS = frozenset({PiiKind.ID_NUMBER, PiiKind.USCC})
 
 
 @dataclass
@@ -155,132 +158,6 @@ class _Call:
                 session, self.principal.user.login, STREAM_OPEN, ",".join(self.entries), "ok", **detail
             )
         self.detail["opened_event"] = opened.id
-
-
-# --- what the policy did, for headers and the audit trail --------------------------------------
-
-
-@dataclass(frozen=True)
-class PolicySummary:
-    versions: dict[str, int]
-    #: ``entry.field`` → de-identification function, for the fields the query read.
-    masked: dict[str, str]
-    #: Entry code → how its rows are filtered (``region=3304``, ``predicate``).
-    filtered: dict[str, str]
-    grants: dict[str, int | None]
-    #: Lower-case names of fields served as stored whose values identify a subject.
-    raw_subject_fields: frozenset[str] = field(default_factory=frozenset)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "versions": self.versions,
-            "masked": self.masked,
-            "filtered": self.filtered,
-            "grants": self.grants,
-        }
-
-
-def summarise(
-    decision: AccessDecision, result: RewriteResult, entries: Mapping[str, CatalogEntry]
-) -> PolicySummary:
-    masked: dict[str, str] = {}
-    filtered: dict[str, str] = {}
-    raw_subjects: set[str] = set()
-    for code in result.tables:
-        policy, grant, entry = decision.policy.tables[code], decision.grants.get(code), entries[code]
-        kinds = {f.name: f for f in entry.fields}
-        for name, expression in policy.columns.items():
-            spec = kinds[name]
-            if isinstance(expression, exp.Column):
-                if spec.pii_kind in SUBJECT_KINDS:
-                    raw_subjects.add(name.lower())
-                continue
-            if name.lower() not in {c.lower() for c in result.columns.get(code, ())}:
-                continue
-            chosen = (grant.deid or {}).get(name) if grant is not None else None
-            masked[f"{code}.{name}"] = (
-                chosen["function"] if chosen else str(default_deid(spec.level, spec.pii_kind))
-            )
-        if policy.row_filter is not None:
-            how = [f"region:{grant.region_prefix}"] if grant is not None and grant.region_prefix else []
-            how += ["predicate"] if grant is not None and grant.row_predicate else []
-            filtered[code] = "+".join(how) or "filter"
-    grants = {
-        code: (g.id if g is not None else None)
-        for code, g in decision.grants.items()
-        if code in result.tables
-    }
-    return PolicySummary(dict(result.policy_versions), masked, filtered, grants, frozenset(raw_subjects))
-
-
-def _header(pairs: Mapping[str, object]) -> str:
-    return "; ".join(f"{k}={v}" for k, v in pairs.items()) or "none"
-
-
-def policy_headers(summary: PolicySummary) -> dict[str, str]:
-    return {
-        "X-Pubdata-Policy-Versions": _header(summary.versions),
-        "X-Pubdata-Masked": _header(summary.masked),
-        "X-Pubdata-Filtered": _header(summary.filtered),
-        "X-Pubdata-Grants": ",".join(str(g) for g in summary.grants.values() if g is not None) or "none",
-    }
-
-
-# --- data subjects ------------------------------------------------------------------------------
-
-
-def subject_columns(schema: pa.Schema, result: RewriteResult, raw_fields: frozenset[str]) -> list[int]:
-    """Positions of result columns that serve a raw identity number or credit code (see above)."""
-    names = set(raw_fields)
-    top = result.expression
-    if isinstance(top, exp.Select):
-        for projection in top.selects:
-            column = projection.this if isinstance(projection, exp.Alias) else None
-            if isinstance(column, exp.Column) and column.name.lower() in raw_fields:
-                names.add(projection.alias.lower())
-    return [i for i, name in enumerate(schema.names) if name.lower() in names]
-
-
-class _SubjectIndex:
-    """Keyed hashes of the subjects in the served columns, computed by DuckDB batch by batch."""
-
-    def __init__(self, workspace: Workspace, columns: list[int]) -> None:
-        self.columns = columns
-        self.hashes: set[str] = set()
-        self._cursor: duckdb.DuckDBPyConnection | None = None
-        if columns:
-            self._cursor = formatting_cursor()
-            for name, value in audit.subject_hash_variables(workspace.home).items():
-                self._cursor.execute(f"SET VARIABLE {name} = $1", [value])
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        if self._cursor is None or not batch.num_rows:
-            return
-        served = pa.table(
-            [batch.column(i).cast(pa.string()) for i in self.columns], names=[f"c{i}" for i in self.columns]
-        )
-        parts = [
-            exp.select(audit.subject_hash_sql(exp.column(f"c{i}")).as_("h")).from_("served")
-            for i in self.columns
-        ]
-        union: exp.Query = parts[0]
-        for part in parts[1:]:
-            union = exp.union(union, part, distinct=False)
-        query = (
-            exp.select("h")
-            .distinct()
-            .from_(union.subquery("s"))
-            .where(exp.column("h").is_(exp.null()).not_())
-        )
-        self._cursor.register("served", served)
-        try:
-            self.hashes.update(self._cursor.sql(query.sql("duckdb")).to_arrow_table().column("h").to_pylist())
-        finally:
-            self._cursor.unregister("served")
-
-    def close(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
 
 
 # --- the path -----------------------------------------------------------------------------------
@@ -423,7 +300,7 @@ def run_query(
         first = next(stream, None)
     except QueryError as failure:
         raise call.refuse(failure, "engine") from None
-    subjects = _SubjectIndex(workspace, subject_columns(stream.schema, result, summary.raw_subject_fields))
+    subjects = SubjectIndex(workspace, subject_columns(stream.schema, result, summary.raw_subject_fields))
     batches = itertools.chain([first] if first is not None else [], stream)
     served = Served()
     meta: dict[str, Any] = {"offset": offset, "next_offset": None, "policy": summary.as_json()}
@@ -441,7 +318,7 @@ def run_query(
     body = _serve(fmt, job, stream, served, subjects, call)
     headers = policy_headers(summary)
     if disputed:
-        headers[DISPUTED_HEADER] = _header(disputed)
+        headers[DISPUTED_HEADER] = header_value(disputed)
     if fmt.bounded:
         head = next(body, b"")  # builds the whole answer: the cap and truncation are known now
         body = itertools.chain([head], body)
@@ -453,7 +330,7 @@ def run_query(
     return QueryResponse(fmt, headers, body, served, filename)
 
 
-def _tapped(batches: Iterator[pa.RecordBatch], subjects: _SubjectIndex) -> Iterator[pa.RecordBatch]:
+def _tapped(batches: Iterator[pa.RecordBatch], subjects: SubjectIndex) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         subjects.add(batch)
         yield batch
@@ -464,7 +341,7 @@ def _serve(
     job: ExportJob,
     stream: QueryStream,
     served: Served,
-    subjects: _SubjectIndex,
+    subjects: SubjectIndex,
     call: _Call,
 ) -> Iterator[bytes]:
     """The body; audits the call when it ends, however it ends."""
@@ -498,3 +375,16 @@ def _serve(
             subjects_indexed=len(subjects.hashes),
             **extra,
         )
+
+
+__all__ = [
+    "SUBJECT_KINDS",
+    "PolicySummary",
+    "QueryResponse",
+    "Served",
+    "policy_headers",
+    "run_query",
+    "sql_fingerprint",
+    "subject_columns",
+    "summarise",
+]
