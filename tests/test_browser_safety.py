@@ -74,3 +74,39 @@ def test_an_idle_session_ends_and_asks_to_sign_in_again(portal: Any, page: Any) 
     time.sleep(IDLE_SECONDS + 1.5)
     page.goto(f"{url}/query")
     assert "/login" in page.url and "next=/query" in page.url
+
+
+def test_signing_in_and_searching_work_with_the_keyboard_alone(portal: Any, page: Any) -> None:
+    url, users = portal
+    page.goto(f"{url}/login")
+    page.get_by_label("登录名").focus()
+    page.keyboard.type("jx_zgh")
+    page.keyboard.press("Tab")  # the label order is the focus order: login, then password
+    page.keyboard.type(users["jx_zgh"]["password"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/")
+    # Every control on the page has a name a screen reader can say.
+    unnamed = page.evaluate(
+        """[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                          && !e.getAttribute('title') && !(e.textContent || '').trim()
+                          && !e.getAttribute('placeholder'))
+             .map(e => e.outerHTML)"""
+    )
+    assert unnamed == []
+
+
+def test_pages_fit_a_phone_screen(portal: Any, browser: Any) -> None:
+    url, users = portal
+    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 740})
+    phone = context.new_page()
+    try:
+        sign_in(phone, url, users, "jx_zgh")
+        for path in ("/", "/catalog", "/query", "/requests"):
+            phone.goto(f"{url}{path}")
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375 + 1, f"{path} scrolls sideways on a phone ({width} px)"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        phone.screenshot(path=str(SHOTS / "test_pages_fit_a_phone_screen.png"), full_page=True)
+    finally:
+        context.close()
