@@ -136,7 +136,7 @@ def test_two_decisions_at_once_have_one_winner(demo: Workspace) -> None:
         stale = objections.get_objection(stale_session, objection_id)
         move(demo, COMPETENT, "reject", objection_id, reason="重复提出")
         with pytest.raises(RuleViolation, match="already decided"):
-            objections._move(
+            objections.move_objection(
                 stale_session,
                 stale,
                 transition("accept", ObjectionState.SUBMITTED),

@@ -39,8 +39,6 @@ from pubdata.settings import Settings, SettingsFile
 from pubdata.workflow.notify import notify
 from pubdata.workflow.objection_records import check_records
 from pubdata.workflow.objection_states import (
-    ARCHIVABLE,
-    ARCHIVE_AFTER_DAYS,
     DEADLINE_STEPS,
     TRANSITIONS,
     WAITING_ON,
@@ -51,7 +49,7 @@ from pubdata.workflow.objection_states import (
     transition,
 )
 from pubdata.workflow.parties import competent_people, people, require_competent, require_member
-from pubdata.workflow.working_days import deadline_for, is_overdue
+from pubdata.workflow.working_days import deadline_for
 from pubdata.workspace import Workspace
 
 #: Who the audit log names for moves the platform makes by itself.
@@ -196,7 +194,7 @@ def _permitted(session: Session, principal: Principal, objection: Objection, act
         _refuse(session, login, action, target(objection.id), refusal)
 
 
-def _move(
+def move_objection(
     session: Session,
     objection: Objection,
     move: Transition,
@@ -289,8 +287,8 @@ def accept(
     objection = get_objection(session, objection_id)
     move = _permitted(session, principal, objection, "accept")
     login = principal.user.login
-    _move(session, objection, move, login, now, settings)
-    return _move(
+    move_objection(session, objection, move, login, now, settings)
+    return move_objection(
         session, objection, transition("flag", ObjectionState(objection.state)), login, now, settings,
         data_version=_current_version(session, objection.entry_id), records=len(objection.record_keys),
     )  # fmt: skip
@@ -319,7 +317,7 @@ def uphold(
 ) -> Objection:
     """The provider found the records right: upheld, then unflagged."""
     objection = _decide_with_reason(session, principal, objection_id, "uphold", reason, now, settings)
-    return _move(
+    return move_objection(
         session,
         objection,
         transition("unflag", ObjectionState(objection.state)),
@@ -342,7 +340,9 @@ def _decide_with_reason(
         raise InputError(f"to {action} an objection, give the reason the raiser will read", column="reason")
     objection = get_objection(session, objection_id)
     move = _permitted(session, principal, objection, action)
-    return _move(session, objection, move, principal.user.login, now, settings, reason=reason.strip())
+    return move_objection(
+        session, objection, move, principal.user.login, now, settings, reason=reason.strip()
+    )
 
 
 def archive(
@@ -350,7 +350,7 @@ def archive(
 ) -> Objection:
     objection = get_objection(session, objection_id)
     move = _permitted(session, principal, objection, "archive")
-    return _move(session, objection, move, principal.user.login, now, settings)
+    return move_objection(session, objection, move, principal.user.login, now, settings)
 
 
 # --- correcting: a new dataset version through the normal ingest path --------------------------
@@ -409,85 +409,6 @@ def correct(
     with workspace.sessions() as session, session.begin():
         objection = get_objection(session, objection_id)
         move = _permitted(session, principal, objection, "correct")
-        _move(session, objection, move, login, now, settings, corrected_version=version)
+        move_objection(session, objection, move, login, now, settings, corrected_version=version)
         unflag = transition("unflag", ObjectionState(objection.state))
-        return _move(session, objection, unflag, login, now, settings)
-
-
-# --- periodic work (registered in `pubdata.workflow.tick.TASKS`) ---------------------------------
-
-
-def escalate_overdue(workspace: Workspace, now: dt.datetime) -> int:
-    """Tell the competent department, once per step, about each step past its deadline."""
-    with workspace.sessions() as session:
-        open_ids = session.scalars(
-            select(Objection.id).where(
-                Objection.state.in_([s.value for s in DEADLINE_STEPS]),
-                Objection.due_at.is_not(None),
-                Objection.escalated_at.is_(None),
-            )
-        ).all()
-    done = 0
-    for objection_id in open_ids:
-        with workspace.sessions() as session, session.begin():
-            objection = get_objection(session, objection_id)
-            if objection.due_at is None or objection.escalated_at is not None:
-                continue
-            if not is_overdue(aware(objection.due_at), now):
-                continue
-            claimed = session.execute(
-                update(Objection)
-                .where(
-                    Objection.id == objection.id,
-                    Objection.state == objection.state,
-                    Objection.lock_version == objection.lock_version,
-                    Objection.escalated_at.is_(None),
-                )
-                .values(escalated_at=now, lock_version=objection.lock_version + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            session.refresh(objection)
-            entry = objection.entry
-            state = ObjectionState(objection.state)
-            audit.record(
-                session, PLATFORM, "objection.escalate", target(objection.id),
-                entry=entry.code, state=state.value, due_at=_iso(objection.due_at),
-            )  # fmt: skip
-            notify(
-                session,
-                competent_people(session, entry.provider.division_code),
-                "objection.escalate",
-                f"数据异议 #{objection.id} 已超期",
-                f"{entry.name}（{entry.code}）的数据异议 #{objection.id} "
-                f"在「{state.label}」环节已超过办理时限。",
-                f"/objections/{objection.id}",
-                workspace.settings.for_tenant(entry.provider.division_code),
-            )
-            done += 1
-    return done
-
-
-def archive_stale(workspace: Workspace, now: dt.datetime) -> int:
-    """Archive objections left unflagged or rejected for `ARCHIVE_AFTER_DAYS` days."""
-    cutoff = now - dt.timedelta(days=ARCHIVE_AFTER_DAYS)
-    with workspace.sessions() as session:
-        candidates = session.execute(
-            select(Objection.id, Objection.step_started_at).where(
-                Objection.state.in_([s.value for s in ARCHIVABLE])
-            )
-        ).all()
-    done = 0
-    for objection_id, started in candidates:
-        if started is None or aware(started) > cutoff:
-            continue
-        with workspace.sessions() as session, session.begin():
-            objection = get_objection(session, objection_id)
-            try:
-                move = transition("archive", ObjectionState(objection.state))
-                _move(session, objection, move, PLATFORM, now, workspace.settings, automatic=True)
-            except RuleViolation:
-                continue  # someone moved it meanwhile
-            done += 1
-    return done
+        return move_objection(session, objection, unflag, login, now, settings)

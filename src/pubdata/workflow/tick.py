@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from pubdata.db.models import utcnow
-from pubdata.workflow import objections
+from pubdata.workflow import objection_tick
 from pubdata.workflow.escalation import escalate_overdue, expire_items
 from pubdata.workflow.incident_reminders import remind_grave_incidents
 from pubdata.workflow.notify import deliver_pending
@@ -38,8 +38,8 @@ TASKS: dict[str, TickTask] = {
     "requests.escalate": escalate_overdue,
     "requests.expire": expire_items,
     "incident.remind": remind_grave_incidents,
-    "objections.escalate": objections.escalate_overdue,
-    "objections.archive": objections.archive_stale,
+    "objections.escalate": objection_tick.escalate_overdue,
+    "objections.archive": objection_tick.archive_stale,
 }
 
 
