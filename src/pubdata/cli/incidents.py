@@ -17,8 +17,8 @@ from pubdata.cli.options import Home, Json, reading, writing
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import utcnow
 from pubdata.errors import InputError
-from pubdata.gateway.identity import find_user
-from pubdata.gateway.roles import Principal, Scope
+from pubdata.gateway.identity import local_principal
+from pubdata.gateway.roles import Principal
 from pubdata.workflow import incidents
 from pubdata.workflow.incidents import IncidentCategory, IncidentState, Severity
 from pubdata.workflow.working_days import LOCAL_TZ
@@ -30,9 +30,7 @@ Note = Annotated[str, typer.Option("--note", help="What was done or found (requi
 
 
 def _principal(session: Session, login: str) -> Principal:
-    user = find_user(session, login)
-    # A local user is signed in by the operating system: no token scope limits it.
-    return Principal(user, user.organisation, user.roles, frozenset(Scope))
+    return local_principal(session, login)
 
 
 def _moment(text: str | None) -> dt.datetime:

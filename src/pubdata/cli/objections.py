@@ -18,8 +18,8 @@ from pubdata.cli.options import Home, Json, open_workspace, reading, writing
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import utcnow
 from pubdata.errors import InputError
-from pubdata.gateway.identity import find_user
-from pubdata.gateway.roles import Principal, Scope
+from pubdata.gateway.identity import local_principal
+from pubdata.gateway.roles import Principal
 from pubdata.workflow import objection_views as views
 from pubdata.workflow import objections
 from pubdata.workflow.working_days import LOCAL_TZ
@@ -41,9 +41,7 @@ Reason = Annotated[str, typer.Option("--reason", help="Why; the raiser reads it.
 
 
 def _principal(session: Session, login: str) -> Principal:
-    user = find_user(session, login)
-    # A local user is signed in by the operating system: no token scope limits it.
-    return Principal(user, user.organisation, user.roles, frozenset(Scope))
+    return local_principal(session, login)
 
 
 def parse_record(text: str) -> dict[str, str]:

@@ -17,8 +17,7 @@ from pubdata.catalog.specs import organisation_from_dict
 from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.errors import InputError
-from pubdata.gateway.identity import find_user
-from pubdata.gateway.roles import Principal, Scope
+from pubdata.gateway.identity import local_principal
 from pubdata.workflow.responsibility import Duty, change_as
 
 app = typer.Typer(
@@ -139,8 +138,7 @@ def responsible(
 ) -> None:
     """Name a new head or security officer (REQ-25); the previous one's record is kept."""
     with writing(home) as (workspace, session):
-        user = find_user(session, login)
-        principal = Principal(user, user.organisation, user.roles, frozenset(Scope))
+        principal = local_principal(session, login)
         org = service.find_organisation(session, ref)
         settings = workspace.settings.for_tenant(org.division_code)
         changed = change_as(session, principal, org, Duty.parse(duty), name, contact, settings=settings)

@@ -19,9 +19,8 @@ from pubdata.cli.options import Home, open_workspace
 from pubdata.cli.render import err, success
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.export import FORMATS
-from pubdata.gateway.identity import find_user
+from pubdata.gateway.identity import local_principal
 from pubdata.gateway.query import run_query
-from pubdata.gateway.roles import Principal, Scope
 
 
 def query(
@@ -45,9 +44,7 @@ def query(
     """Run SQL through the sharing gateway as a user: decided, rewritten, audited as over HTTP."""
     workspace = open_workspace(home)
     with workspace.sessions() as session:
-        user = find_user(session, login)
-        # A local user is signed in by the operating system, as by a password: no token scope limits it.
-        principal = Principal(user, user.organisation, user.roles, frozenset(Scope))
+        principal = local_principal(session, login)
     with SandboxedEngine.for_workspace(workspace) as engine:
         answer = run_query(
             workspace,

@@ -18,8 +18,8 @@ from pubdata.cli.options import Home, Json, open_workspace
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import utcnow
 from pubdata.errors import InputError
-from pubdata.gateway.identity import find_user
-from pubdata.gateway.roles import Principal, Scope
+from pubdata.gateway.identity import local_principal
+from pubdata.gateway.roles import Principal
 from pubdata.workflow import request_views as views
 from pubdata.workflow import requests
 from pubdata.workflow.decisions import Decision, act
@@ -71,8 +71,7 @@ def _now(text: str | None) -> dt.datetime:
 def _as(workspace: Workspace, login: str) -> Principal:
     # A local user is signed in by the operating system: no token scope limits it (as `pubdata query`).
     with workspace.sessions() as session:
-        user = find_user(session, login)
-        return Principal(user, user.organisation, user.roles, frozenset(Scope))
+        return local_principal(session, login)
 
 
 def _print_request(

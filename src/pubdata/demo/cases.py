@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from pubdata.db.models import CatalogEntry, RequestItem
 from pubdata.demo.world import GRANTS, PARK_CHECK_PURPOSE, DemoGrant
-from pubdata.gateway.identity import find_user
-from pubdata.gateway.roles import Principal, Scope
+from pubdata.gateway.identity import local_principal
+from pubdata.gateway.roles import Principal
 from pubdata.store.delta import DatasetStore
 from pubdata.workflow import escalation, objections, requests
 from pubdata.workflow.decisions import Decision, act
@@ -55,10 +55,7 @@ class _Ask:
 
 def _principal(workspace: Workspace, login: str) -> Principal:
     with workspace.sessions() as session:
-        user = find_user(session, login)
-        _ = user.role_rows, user.organisation  # loaded before the session closes
-        session.expunge_all()
-    return Principal(user, user.organisation, user.roles, frozenset(Scope))
+        return local_principal(session, login)
 
 
 def _file(workspace: Workspace, ask: _Ask, now: dt.datetime) -> int:

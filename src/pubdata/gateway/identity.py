@@ -164,6 +164,16 @@ def find_user(session: Session, login: str) -> User:
     return user
 
 
+def local_principal(session: Session, login: str) -> Principal:
+    """A person acting on the server itself (the command line, the demo builder).
+
+    The operating system signed them in, so no token scope limits them; their roles and their
+    organisation still decide every step, exactly as for a caller over HTTP.
+    """
+    user = find_user(session, login)
+    return Principal(user, user.organisation, user.roles, frozenset(Scope))
+
+
 def list_users(session: Session) -> list[User]:
     query = select(User).options(selectinload(User.role_rows), selectinload(User.organisation))
     return list(session.scalars(query.order_by(User.login)))
