@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pubdata.db.models import AuditEvent, Incident, Notification, User
+from pubdata.db.models import AuditEvent, Incident, Notification, User, aware
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.roles import NotAuthorised
 from pubdata.vocabulary import UnknownTerm
@@ -65,7 +65,7 @@ def test_a_report_is_recorded_classified_and_told_to_the_competent_department(wo
     incident = report(world)
     assert incident.state == "reported" and incident.entry_codes == ["population"]
     assert incident.notified_at is not None
-    assert incidents.aware(incident.notified_at) == MONDAY
+    assert aware(incident.notified_at) == MONDAY
     assert told(world, "incident.reported") == ["dsj"]  # the province covers Hangzhou; 天台 does not
     assert actions(world, f"incident:{incident.id}") == [("incident.report", "ok")]
     event = world.scalars(select(AuditEvent).where(AuditEvent.action == "incident.report")).one()

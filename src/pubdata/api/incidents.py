@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 from pubdata.api.deps import MAX_ID, WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut, Moment
-from pubdata.db.models import Incident
+from pubdata.db.models import Incident, aware
 from pubdata.gateway.roles import Scope
 from pubdata.workflow import incidents
-from pubdata.workflow.incidents import IncidentCategory, IncidentState, Severity, aware
+from pubdata.workflow.incidents import IncidentCategory, IncidentState, Severity
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Incident number.")]

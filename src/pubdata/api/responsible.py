@@ -17,9 +17,8 @@ from pubdata.api.deps import WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut, Moment
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import Organisation, ResponsiblePerson
+from pubdata.db.models import Organisation, ResponsiblePerson, aware
 from pubdata.gateway.roles import Scope
-from pubdata.workflow.incidents import aware
 from pubdata.workflow.responsibility import Duty, change_as, history
 
 router = APIRouter(prefix="/api/v1", tags=["responsible persons"])

@@ -13,17 +13,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from pubdata.catalog.classes import Level
-from pubdata.db.models import CatalogEntry, CatalogField, DatasetVersion, Organisation
+from pubdata.db.models import CatalogEntry, CatalogField, DatasetVersion, Organisation, aware
 from pubdata.divisions import divisions
 
-
-def _with_zone(moment: dt.datetime) -> dt.datetime:
-    """Stored times are UTC; SQLite gives them back without a zone, and an answer must carry one."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
 #: A moment in an answer: always with its time zone (RFC 3339 ``date-time``).
-Moment = Annotated[dt.datetime, AfterValidator(_with_zone)]
+Moment = Annotated[dt.datetime, AfterValidator(aware)]
 
 
 class Labelled(BaseModel):

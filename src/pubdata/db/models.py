@@ -43,6 +43,16 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """A stored time with its zone: every stored time is UTC, and SQLite hands them back naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def iso_or_none(moment: dt.datetime | None) -> str | None:
+    """A stored time as ISO 8601 with its zone, for answers and audit details."""
+    return aware(moment).isoformat() if moment is not None else None
+
+
 def _enum(cls: type[PyEnum]) -> Enum:
     return Enum(
         cls,

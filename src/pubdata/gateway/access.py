@@ -41,11 +41,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from pubdata.audit import record_refusal as _record_refusal
 from pubdata.catalog.classes import EntryState, NationalLevel, OrgType, ShareClass
-from pubdata.db.models import Application, CatalogEntry, Grant, SecurityAssessment
+from pubdata.db.models import Application, CatalogEntry, Grant, SecurityAssessment, aware
 from pubdata.gateway.access_rules import AccessDenied, AccessRule
 from pubdata.gateway.assessments import assess_level, find_covering, holds_person_data
 from pubdata.gateway.compile_policy import compile_table_policy
-from pubdata.gateway.grants import aware, grant_state
+from pubdata.gateway.grants import grant_state
 from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
 from pubdata.gateway.roles import Principal
 from pubdata.gateway.visibility import QUERY_ROLES, SENSITIVE_NATIONAL, VisibleEntry, visible_page

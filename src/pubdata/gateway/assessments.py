@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from pubdata import audit
 from pubdata.catalog.classes import PiiKind
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import CatalogEntry, Organisation, SecurityAssessment, utcnow
+from pubdata.db.models import CatalogEntry, Organisation, SecurityAssessment, aware, utcnow
 from pubdata.errors import InputError, NotFound
 
 #: PII kinds that make an entry hold data about persons (a credit code names a company).
@@ -142,7 +142,7 @@ def record_assessment(
         )
     if not approved_by.strip():
         raise InputError("an assessment names who approved it", column="approved_by")
-    if _aware(valid_until) <= now:
+    if aware(valid_until) <= now:
         raise InputError(f"valid until {valid_until:%Y-%m-%d} is already past", column="valid_until")
     org = _organisation(session, organisation)
     row = SecurityAssessment(
@@ -175,11 +175,6 @@ def _organisation(session: Session, ref: str | None) -> Organisation | None:
     return find_organisation(session, ref) if ref else None
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def list_assessments(session: Session) -> list[SecurityAssessment]:
     return list(session.scalars(select(SecurityAssessment).order_by(SecurityAssessment.id)))
 
@@ -199,6 +194,6 @@ def find_covering(
         func.coalesce(SecurityAssessment.organisation_id, organisation_id or -1) == (organisation_id or -1),
     )
     for row in session.scalars(query.order_by(SecurityAssessment.id.desc())):
-        if wanted <= {c.lower() for c in row.entry_codes} and _aware(row.valid_until) > now:
+        if wanted <= {c.lower() for c in row.entry_codes} and aware(row.valid_until) > now:
             return row
     return None

@@ -38,7 +38,7 @@ from pubdata import audit
 from pubdata.audit import record_refusal as _record_refusal
 from pubdata.catalog.classes import EntryState, ShareClass
 from pubdata.catalog.service import find_organisation, get_entry
-from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, utcnow
+from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, aware, utcnow
 from pubdata.divisions import divisions
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.deid import DEID_FUNCTIONS, build_deid
@@ -64,11 +64,6 @@ _NOT_IN_PREDICATE: dict[type[exp.Expr], str] = {
     exp.Star: "*",
     **{kind: word or "a statement" for kind, word in FORBIDDEN_NODES.items()},
 }
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def grant_state(grant: Grant, now: dt.datetime) -> str:

@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import ApiToken, Application, User, UserRole, utcnow
+from pubdata.db.models import ApiToken, Application, User, UserRole, aware, utcnow
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, NotAuthorised, Principal, Role, Scope
 from pubdata.settings import Settings
@@ -90,11 +90,6 @@ _record_refusal = audit.record_refusal
 def _refuse(session: Session, actor: str, action: str, target: str, violation: RuleViolation) -> NoReturn:
     _record_refusal(session, actor, action, target, reason=str(violation), req=violation.req)
     raise violation
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -332,12 +327,12 @@ def authenticate_token(session: Session, token: str, now: dt.datetime | None = N
         row is None
         or not same
         or row.revoked_at is not None
-        or _aware(row.expires_at) <= now
+        or aware(row.expires_at) <= now
         or not row.user.active
     ):
         _record_refusal(session, "anonymous", "token.authenticate", public_id or "malformed")
         raise NotAuthenticated()
-    if row.last_used_at is None or now - _aware(row.last_used_at) >= LAST_USED_RESOLUTION:
+    if row.last_used_at is None or now - aware(row.last_used_at) >= LAST_USED_RESOLUTION:
         row.last_used_at = now
     user = row.user
     scopes = frozenset(Scope.parse(s) for s in row.scopes)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from pubdata.db.models import Incident
+from pubdata.db.models import Incident, aware
 from pubdata.errors import InputError, NotFound, PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal
 from pubdata.web.templating import render
@@ -63,8 +63,8 @@ def _facts(incident: Incident) -> dict[str, Any]:
         "severity": Severity(incident.severity).label,
         "state": IncidentState(incident.state),
         "entries": list(incident.entry_codes),
-        "occurred_at": incidents.aware(incident.occurred_at).astimezone(LOCAL_TZ),
-        "reported_at": incidents.aware(incident.reported_at).astimezone(LOCAL_TZ),
+        "occurred_at": aware(incident.occurred_at).astimezone(LOCAL_TZ),
+        "reported_at": aware(incident.reported_at).astimezone(LOCAL_TZ),
         "reported_by": incident.reported_by,
     }
 
@@ -154,7 +154,7 @@ def _detail(
             "incident": _facts(found),
             "updates": [
                 {
-                    "at": incidents.aware(u.at).astimezone(LOCAL_TZ),
+                    "at": aware(u.at).astimezone(LOCAL_TZ),
                     "actor": u.actor,
                     "state": IncidentState(u.state).label,
                     "note": u.note,

@@ -23,10 +23,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pubdata import audit
-from pubdata.db.models import AuditEvent, Grant, RequestItem, User
+from pubdata.db.models import AuditEvent, Grant, RequestItem, User, aware
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway import grants
-from pubdata.gateway.grants import aware
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.settings import Settings, SettingsFile
 from pubdata.workflow.notify import notify

@@ -13,8 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pubdata import audit
-from pubdata.db.models import Grant, RequestItem
-from pubdata.gateway.grants import aware
+from pubdata.db.models import Grant, RequestItem, aware
 from pubdata.workflow.decisions import requester_people
 from pubdata.workflow.notify import notify
 from pubdata.workflow.parties import competent_people

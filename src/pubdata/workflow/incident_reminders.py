@@ -18,8 +18,8 @@ import datetime as dt
 from sqlalchemy import or_, select, update
 
 from pubdata import audit
-from pubdata.db.models import Incident
-from pubdata.workflow.incidents import IncidentState, Severity, aware, tell_about
+from pubdata.db.models import Incident, aware
+from pubdata.workflow.incidents import IncidentState, Severity, tell_about
 from pubdata.workflow.parties import competent_people
 from pubdata.workflow.working_days import LOCAL_TZ, is_working_day, working_days_between
 from pubdata.workspace import Workspace

@@ -79,11 +79,6 @@ STEPS: dict[str, Step] = {
 }
 
 
-def aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive UTC; everything here compares aware datetimes."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 def _refused(session: Session, principal: Principal, action: str, target: str, error: Exception) -> None:
     req = error.req if isinstance(error, RuleViolation) else "REQ-28"
     audit.record_refusal(session, principal.user.login, action, target, reason=str(error), req=req)

@@ -12,9 +12,8 @@ import datetime as dt
 from sqlalchemy import select, update
 
 from pubdata import audit
-from pubdata.db.models import Objection
+from pubdata.db.models import Objection, aware, iso_or_none
 from pubdata.errors import RuleViolation
-from pubdata.gateway.grants import aware
 from pubdata.workflow.notify import notify
 from pubdata.workflow.objection_states import (
     ARCHIVABLE,
@@ -27,10 +26,6 @@ from pubdata.workflow.objections import PLATFORM, get_objection, move_objection,
 from pubdata.workflow.parties import competent_people
 from pubdata.workflow.working_days import is_overdue
 from pubdata.workspace import Workspace
-
-
-def iso(moment: dt.datetime | None) -> str | None:
-    return aware(moment).isoformat() if moment is not None else None
 
 
 def escalate_overdue(workspace: Workspace, now: dt.datetime) -> int:
@@ -69,7 +64,7 @@ def escalate_overdue(workspace: Workspace, now: dt.datetime) -> int:
             state = ObjectionState(objection.state)
             audit.record(
                 session, PLATFORM, "objection.escalate", target(objection.id),
-                entry=entry.code, state=state.value, due_at=iso(objection.due_at),
+                entry=entry.code, state=state.value, due_at=iso_or_none(objection.due_at),
             )  # fmt: skip
             notify(
                 session,

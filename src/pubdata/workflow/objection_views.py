@@ -13,9 +13,8 @@ from typing import Any, Final, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from pubdata.db.models import AuditEvent, CatalogEntry, Objection
+from pubdata.db.models import AuditEvent, CatalogEntry, Objection, aware, iso_or_none
 from pubdata.errors import InputError, NotFound
-from pubdata.gateway.grants import aware
 from pubdata.gateway.roles import Principal, Role
 from pubdata.workflow.objection_states import WAITING_ON, Actor, ObjectionState
 from pubdata.workflow.objections import get_objection, target
@@ -99,10 +98,6 @@ def history(session: Session, objection_id: int) -> list[AuditEvent]:
     return list(session.scalars(query))
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
-    return aware(moment).isoformat() if moment is not None else None
-
-
 def objection_facts(objection: Objection, now: dt.datetime) -> dict[str, Any]:
     state = ObjectionState(objection.state)
     left: int | None = None
@@ -119,21 +114,21 @@ def objection_facts(objection: Objection, now: dt.datetime) -> dict[str, Any]:
         "raiser_kind": objection.raiser_kind,
         "records": list(objection.record_keys),
         "description": objection.description,
-        "due_at": _iso(objection.due_at),
+        "due_at": iso_or_none(objection.due_at),
         "working_days_left": left,
         "overdue": overdue(objection, now),
-        "escalated_at": _iso(objection.escalated_at),
+        "escalated_at": iso_or_none(objection.escalated_at),
         "handled_by": objection.handled_by,
         "reason": objection.reason,
         "corrected_version": objection.corrected_version,
-        "created_at": _iso(objection.created_at),
-        "updated_at": _iso(objection.updated_at),
+        "created_at": iso_or_none(objection.created_at),
+        "updated_at": iso_or_none(objection.updated_at),
     }
 
 
 def event_facts(event: AuditEvent) -> dict[str, Any]:
     return {
-        "at": _iso(event.at),
+        "at": iso_or_none(event.at),
         "actor": event.actor,
         "action": event.action,
         "outcome": event.outcome,

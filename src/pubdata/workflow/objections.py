@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session, selectinload
 from pubdata import audit
 from pubdata.catalog.classes import EntryState, ShareClass, WriteMode
 from pubdata.catalog.service import get_entry
-from pubdata.db.models import CatalogEntry, DatasetVersion, Grant, Objection, User
+from pubdata.db.models import CatalogEntry, DatasetVersion, Grant, Objection, User, iso_or_none
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
-from pubdata.gateway.grants import aware, grant_state
+from pubdata.gateway.grants import grant_state
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.settings import Settings, SettingsFile
 from pubdata.workflow.notify import notify
@@ -148,7 +148,7 @@ def raise_objection(
     session.flush()
     audit.record(
         session, login, "objection.raise", target(objection.id),
-        entry=entry.code, kind=raiser.value, records=len(checked), due_at=_iso(objection.due_at),
+        entry=entry.code, kind=raiser.value, records=len(checked), due_at=iso_or_none(objection.due_at),
     )  # fmt: skip
     _tell(session, objection, entry, "raise", ObjectionState.SUBMITTED, tenant)
     return objection
@@ -165,10 +165,6 @@ def _due(
         return None
     deadlines = settings.for_tenant(entry.provider.division_code).deadlines
     return deadline_for(step[0], now, deadlines).astimezone(dt.UTC)
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return aware(moment).isoformat() if moment is not None else None
 
 
 def _authorise(principal: Principal, move: Transition, entry: CatalogEntry) -> None:
@@ -239,7 +235,7 @@ def move_objection(
     audit.record(
         session, actor, f"objection.{move.action}", target(objection.id),
         entry=objection.entry.code, state_from=move.source.value, state=move.target.value,
-        due_at=_iso(objection.due_at), **facts,
+        due_at=iso_or_none(objection.due_at), **facts,
     )  # fmt: skip
     tenant = settings.for_tenant(objection.entry.provider.division_code)
     _tell(session, objection, objection.entry, move.action, move.target, tenant)

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pubdata import audit
-from pubdata.db.models import SharingRequest
+from pubdata.db.models import SharingRequest, aware
 from pubdata.errors import InputError, NotFound
-from pubdata.gateway.grants import aware
 from pubdata.gateway.roles import Principal
 from pubdata.workflow import requests
 

@@ -14,9 +14,8 @@ from typing import Any, Final, Literal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from pubdata.db.models import AuditEvent, CatalogEntry, RequestItem, SharingRequest
+from pubdata.db.models import AuditEvent, CatalogEntry, RequestItem, SharingRequest, aware
 from pubdata.errors import InputError, NotFound
-from pubdata.gateway.grants import aware
 from pubdata.gateway.roles import Principal, Role
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import OPEN_STEPS, TRANSITIONS, ItemState, Party, actions_from

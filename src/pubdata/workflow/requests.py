@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from pubdata import audit
 from pubdata.catalog.classes import EntryState, ShareClass
 from pubdata.catalog.service import get_entry
-from pubdata.db.models import Application, CatalogEntry, Organisation, RequestItem, SharingRequest
+from pubdata.db.models import Application, CatalogEntry, Organisation, RequestItem, SharingRequest, aware
 from pubdata.errors import InputError, NotFound, RuleViolation
-from pubdata.gateway.grants import _check_period, _fields, _region, aware
+from pubdata.gateway.grants import _check_period, _fields, _region
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.settings import SettingsFile
 from pubdata.workflow.notify import notify

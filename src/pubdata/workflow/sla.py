@@ -18,8 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from pubdata.db.models import AuditEvent, CatalogEntry, RequestItem, SharingRequest
-from pubdata.gateway.grants import aware
+from pubdata.db.models import AuditEvent, CatalogEntry, RequestItem, SharingRequest, aware
 from pubdata.gateway.roles import Principal
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import OPEN_STEPS, ItemState
