@@ -22,7 +22,7 @@ from pubdata.catalog.classes import EntryState, ShareClass
 from pubdata.catalog.service import get_entry
 from pubdata.db.models import Application, CatalogEntry, Organisation, RequestItem, SharingRequest, aware
 from pubdata.errors import InputError, NotFound, RuleViolation
-from pubdata.gateway.grants import _check_period, _fields, _region
+from pubdata.gateway.grant_terms import check_period, granted_fields, granted_region
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.settings import SettingsFile
 from pubdata.workflow.notify import notify
@@ -130,10 +130,10 @@ def add_item(
         raise InputError(f"{request.requester.name} provides {entry.code} and reads it without a grant")
     if any(i.entry_id == entry.id for i in request.items):
         raise InputError(f"request {request.id} already asks for {entry.code}", column="entry")
-    prefix, region = _region(entry, region_prefix, region_field)
+    prefix, region = granted_region(entry, region_prefix, region_field)
     item = RequestItem(
         entry=entry,
-        fields=_fields(entry, fields),
+        fields=granted_fields(entry, fields),
         region_prefix=prefix,
         region_field=region,
         dispute_reason=(dispute_reason or "").strip() or None,
@@ -165,8 +165,8 @@ def _check_item(session: Session, request: SharingRequest, item: RequestItem, ac
             "REQ-16",
         )
         _refuse(session, actor, target, why)
-    _fields(entry, item.fields)
-    _region(entry, item.region_prefix, item.region_field)
+    granted_fields(entry, item.fields)
+    granted_region(entry, item.region_prefix, item.region_field)
 
 
 def submit(
@@ -195,7 +195,7 @@ def submit(
     for item in request.items:
         _check_item(session, request, item, actor)
         tenant = settings.for_tenant(item.entry.provider.division_code)
-        late = _check_period(aware(request.valid_from), aware(request.valid_until), now, tenant)
+        late = check_period(aware(request.valid_from), aware(request.valid_until), now, tenant)
         if late is not None:
             _refuse(session, actor, target, late)
     request.state, request.submitted_at = "submitted", now
