@@ -132,7 +132,7 @@ def _principal(workspace: Workspace, org_name: str) -> Principal:
 def _median_ms(action: Callable[[], object], repeat: int) -> float:
     action()  # warm the caches and the statement compilation
     samples = []
-    for _ in range(max(repeat, 5)):
+    for _ in range(max(repeat, 25)):  # milliseconds each: enough samples to outlast load phases
         started = time.perf_counter()
         action()
         samples.append((time.perf_counter() - started) * 1000)
@@ -142,11 +142,13 @@ def _median_ms(action: Callable[[], object], repeat: int) -> float:
 def measure(workspace: Workspace, entries: int, repeat: int) -> dict[str, float]:
     consumer = _principal(workspace, "单位000")
     deep_after = f"entry_{int(entries * 0.9):06d}"
+    assert consumer.organisation is not None
+    consumer_org = consumer.organisation.id
     with workspace.sessions() as s:
         granted = s.scalars(
             select(CatalogEntry.code)
             .join(Grant, Grant.entry_id == CatalogEntry.id)
-            .where(Grant.organisation_id == consumer.organisation.id)  # type: ignore[union-attr]
+            .where(Grant.organisation_id == consumer_org)
             .where(CatalogEntry.share_class == ShareClass.RESTRICTED)
         ).first()
         assert granted is not None
