@@ -22,7 +22,7 @@ from pubdata.web.visitor import WORK_ROLES, require_roles, workspace_of
 from pubdata.web.work import PrincipalDep, now_of
 from pubdata.workflow import incidents, objection_views, sla
 from pubdata.workflow import request_views as views
-from pubdata.workflow.incidents import IncidentState
+from pubdata.workflow.incidents import IncidentState, Severity
 
 router = APIRouter()
 OPEN_INCIDENTS = (IncidentState.REPORTED, IncidentState.REMEDIATING)
@@ -66,7 +66,7 @@ def work(request: Request, principal: PrincipalDep) -> HTMLResponse:
                 {
                     "id": i.id,
                     "title": i.title,
-                    "severity": i.severity,
+                    "severity": Severity(i.severity).label,
                     "state": IncidentState(i.state).label,
                     "organisation": i.organisation.name,
                 }
