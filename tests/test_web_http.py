@@ -16,7 +16,7 @@ from sqlalchemy import select
 from gateway_support import JIAXING, SOCIAL, demo_users
 from pubdata.api.app import create_app
 from pubdata.catalog import service
-from pubdata.db.models import AuditEvent
+from pubdata.db.models import AuditEvent, PortalSession, aware
 from pubdata.demo.build import build_demo
 from pubdata.gateway import access
 from pubdata.web import visitor
@@ -162,9 +162,9 @@ def test_lock_ends_after_its_time(client: TestClient, demo: Any) -> None:
 def test_session_expires_when_idle_or_old(client: TestClient, demo: Any, field: str, minutes: int) -> None:
     signed_in(client, demo[1], "jx_zgh")
     assert client.get("/", follow_redirects=False).status_code == 200
-    store = client.app.state.web.sessions  # type: ignore[attr-defined]
-    for live in store._sessions.values():
-        setattr(live, field, getattr(live, field) - dt.timedelta(minutes=minutes))
+    with demo[0].sessions() as session, session.begin():
+        for row in session.scalars(select(PortalSession).where(PortalSession.login == "jx_zgh")):
+            setattr(row, field, aware(getattr(row, field)) - dt.timedelta(minutes=minutes))
     assert client.get("/", follow_redirects=False).status_code == 303
 
 

@@ -575,3 +575,20 @@ class UsageDaily(Base):
     queries: Mapped[int] = mapped_column(Integer, default=0)
     exports: Mapped[int] = mapped_column(Integer, default=0)
     rows: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PortalSession(Base):
+    """A signed-in (or about to sign in) portal visitor, shared by every server process.
+
+    Only the SHA-256 of the cookie's random id is kept, so a copy of this table signs no one in.
+    ``expires_at`` is the earlier of the idle and the absolute end as of the last touch, so expired
+    rows are deleted by one indexed query without knowing the portal's settings.
+    """
+
+    __tablename__ = "portal_sessions"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    last_seen: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -66,7 +66,9 @@ def install(app: FastAPI, settings: WebSettings | None = None) -> None:
     state = Portal(
         settings,
         SessionStore(
-            dt.timedelta(minutes=settings.idle_minutes), dt.timedelta(minutes=settings.absolute_minutes)
+            app.state.workspace.sessions,
+            dt.timedelta(minutes=settings.idle_minutes),
+            dt.timedelta(minutes=settings.absolute_minutes),
         ),
         Lockout(
             settings.max_failures,

@@ -1,7 +1,8 @@
 """Sign-in throttling: too many failures for one login, or from one address, lock it for a while.
 
 Counting per login stops guessing one person's password from many addresses; counting per address
-stops trying one password against many logins. Counters live in the serving process (like sessions).
+stops trying one password against many logins. Counters live in the serving process: behind
+several processes each counts on its own, so the limit is per process.
 """
 
 from __future__ import annotations

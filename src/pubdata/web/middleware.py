@@ -10,6 +10,7 @@ import contextlib
 from http.cookies import SimpleCookie
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pubdata.web.sessions import COOKIE
@@ -117,7 +118,8 @@ class SessionCookie:
                 with contextlib.suppress(Exception):
                     cookies.load(value.decode("latin-1"))
         sent = cookies[COOKIE].value if COOKIE in cookies else None
-        found = self.store.get(sent)
+        # A database lookup: run beside the event loop, never on it.
+        found = await anyio.to_thread.run_sync(self.store.get, sent)
         state = scope.setdefault("state", {})
         state["web_session"] = found
 

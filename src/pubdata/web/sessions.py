@@ -1,26 +1,40 @@
-"""Server-side portal sessions: the cookie carries only a random id, the state stays in the process.
+"""Server-side portal sessions: the cookie carries only a random id, the state stays in the database.
 
 A random 32-byte id cannot be guessed, so it needs no signature, and signing out really ends the
-session (a signed cookie would stay valid until it expires). Sessions live in the serving process:
-a restart signs everyone out, which is acceptable for a single-process server (``pubdata serve``).
+session (a signed cookie would stay valid until it expires). Sessions are rows of the workspace's
+database (`PortalSession`), so every process serving the portal knows them and a restart signs
+no one out; only the SHA-256 of the id is stored, so reading the table signs no one in either.
 
 Each session carries its own CSRF token; `idle` and `absolute` expiry are checked on every lookup
-with the caller's clock, so tests pass `now`.
+with the caller's clock, so tests pass `now`. A lookup writes only when the stored last-seen time
+is older than `touch_every` (a tenth of the idle time, at most a minute): a page view is then a
+read, and a session may end up to that much before its exact idle time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
-import threading
 from dataclasses import dataclass, field
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pubdata.db.models import PortalSession, aware
 
 COOKIE = "pubdata_session"
 LANG_COOKIE = "pubdata_lang"
+#: The most a lookup lets the stored last-seen time lag behind before writing it.
+TOUCH_AT_MOST = dt.timedelta(minutes=1)
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -33,41 +47,70 @@ class WebSession:
 
 
 class SessionStore:
-    """Thread-safe map of session id → `WebSession`, with idle and absolute expiry."""
+    """Portal sessions with idle and absolute expiry, kept in the workspace's database."""
 
-    def __init__(self, idle: dt.timedelta, absolute: dt.timedelta) -> None:
+    def __init__(self, sessions: sessionmaker[Session], idle: dt.timedelta, absolute: dt.timedelta) -> None:
+        self.sessions = sessions
         self.idle = idle
         self.absolute = absolute
-        self._sessions: dict[str, WebSession] = {}
-        self._lock = threading.Lock()
+        self.touch_every = min(TOUCH_AT_MOST, idle / 10)
+
+    def _expires(self, created_at: dt.datetime, last_seen: dt.datetime) -> dt.datetime:
+        return min(created_at + self.absolute, last_seen + self.idle)
 
     def create(self, login: str, now: dt.datetime | None = None) -> WebSession:
         now = now or utcnow()
         session = WebSession(secrets.token_urlsafe(32), login, now, now)
-        with self._lock:
-            self._sessions[session.id] = session
+        row = PortalSession(
+            id_sha256=_key(session.id),
+            login=login,
+            csrf_token=session.csrf_token,
+            created_at=now,
+            last_seen=now,
+            expires_at=self._expires(now, now),
+        )
+        with self.sessions() as db, db.begin():
+            db.add(row)
         return session
 
     def get(self, session_id: str | None, now: dt.datetime | None = None) -> WebSession | None:
-        """The live session and its idle clock restarted; an expired one is dropped."""
+        """The live session and its idle clock restarted; an expired one is deleted."""
         if not session_id:
             return None
         now = now or utcnow()
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None:
+        key = _key(session_id)
+        with self.sessions() as db, db.begin():
+            row = db.get(PortalSession, key)
+            if row is None:
                 return None
-            if now - session.last_seen > self.idle or now - session.created_at > self.absolute:
-                del self._sessions[session_id]
+            created, seen = aware(row.created_at), aware(row.last_seen)
+            if now - seen > self.idle or now - created > self.absolute:
+                db.delete(row)
                 return None
-            session.last_seen = now
-            return session
+            if now - seen >= self.touch_every:
+                # Conditional, so that two processes touching at once both succeed harmlessly.
+                db.execute(
+                    update(PortalSession)
+                    .where(PortalSession.id_sha256 == key, PortalSession.last_seen < now)
+                    .values(last_seen=now, expires_at=self._expires(created, now))
+                    .execution_options(synchronize_session=False)
+                )
+                seen = now
+            return WebSession(session_id, row.login, created, seen, row.csrf_token)
 
     def end(self, session_id: str | None) -> None:
-        with self._lock:
-            self._sessions.pop(session_id or "", None)
+        if not session_id:
+            return
+        with self.sessions() as db, db.begin():
+            db.execute(delete(PortalSession).where(PortalSession.id_sha256 == _key(session_id)))
 
     def end_all_of(self, login: str) -> None:
-        with self._lock:
-            for key in [k for k, s in self._sessions.items() if s.login == login]:
-                del self._sessions[key]
+        with self.sessions() as db, db.begin():
+            db.execute(delete(PortalSession).where(PortalSession.login == login))
+
+
+def purge_expired(sessions: sessionmaker[Session], now: dt.datetime) -> int:
+    """Delete sessions past their end (visitors who never came back); how many went."""
+    with sessions() as db, db.begin():
+        gone = db.execute(delete(PortalSession).where(PortalSession.expires_at <= now))
+        return int(getattr(gone, "rowcount", 0) or 0)

@@ -33,6 +33,12 @@ def _send_mail(workspace: Workspace, now: dt.datetime) -> int:
 
 
 #: Every periodic task, in the order they run; a new one is a line here.
+def _purge_portal_sessions(workspace: Workspace, now: dt.datetime) -> int:
+    from pubdata.web.sessions import purge_expired  # the portal's import cost only when ticking
+
+    return purge_expired(workspace.sessions, now)
+
+
 TASKS: dict[str, TickTask] = {
     "mail.send": _send_mail,
     "requests.escalate": escalate_overdue,
@@ -40,6 +46,7 @@ TASKS: dict[str, TickTask] = {
     "incident.remind": remind_grave_incidents,
     "objections.escalate": objection_tick.escalate_overdue,
     "objections.archive": objection_tick.archive_stale,
+    "portal.sessions.purge": _purge_portal_sessions,
 }
 
 
