@@ -252,6 +252,8 @@ def test_an_incident_is_reported_worked_and_closed_by_the_right_people(app: Any,
     provider = client_for(app, users, "zj_rst")
     listing = provider.get("/incidents").text
     assert 'id="report-incident"' in listing and 'data-nav="/incidents"' in listing
+    # The column names the organisation (单位); only the menu item is its settings page (单位设置).
+    assert '<th scope="col">单位</th>' in listing and ">单位设置<" in listing
     form = {"title": EVIL, "category": "data_leak", "severity": "major", "occurred_at": "2026-11-30T22:15",
             "description": "夜间发现批量导出", "entries": SOCIAL}  # fmt: skip
     assert provider.post("/incidents", data=form).status_code == 403, "a form without the token"

@@ -51,7 +51,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...] | None], ...] = (
     ("/work", N_("Work"), WORK_ROLES),
     ("/incidents", N_("Incidents"), INCIDENT_ROLES),
     ("/inbox", N_("Inbox"), None),
-    ("/org", N_("Organisation"), None),
+    ("/org", N_("Organisation settings"), None),
 )
 
 
