@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from gateway_support import JIAXING, SOCIAL, demo_users
 from pubdata.api.app import create_app
 from pubdata.catalog import service
-from pubdata.db.models import AuditEvent, PortalSession, aware
+from pubdata.db.models import AuditEvent, PortalSession, SignInFailure, SignInLock, aware
 from pubdata.demo.build import build_demo
 from pubdata.gateway import access
 from pubdata.web import visitor
@@ -38,7 +38,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, 
 
 @pytest.fixture
 def client(demo: tuple[Workspace, dict[str, Any]]) -> Iterator[TestClient]:
-    """A fresh app per test: its own sessions and lock-out counters."""
+    """A fresh app per test, with no lock-out left over: tests sign in from one address."""
+    with demo[0].sessions() as session, session.begin():
+        session.execute(delete(SignInFailure))
+        session.execute(delete(SignInLock))
     with TestClient(create_app(demo[0])) as fresh:
         yield fresh
 

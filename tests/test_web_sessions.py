@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from gateway_support import demo_users
 from pubdata.api.app import create_app
-from pubdata.db.models import PortalSession
+from pubdata.db.models import PortalSession, SignInFailure, SignInLock
 from pubdata.demo.build import build_demo
 from pubdata.web.sessions import SessionStore
 from pubdata.workflow.tick import run_tick
@@ -113,3 +113,23 @@ def test_tick_purges_expired_sessions_only(store: SessionStore, workspace: Works
         assert session.scalar(select(func.count()).select_from(PortalSession)) == 1
     assert store.get(kept.id, NOW + dt.timedelta(minutes=31)) is not None
     assert run_tick(workspace, NOW + dt.timedelta(minutes=31))["portal.sessions.purge"] == 0
+
+
+def test_a_lock_out_holds_in_every_process_and_keeps_no_address(demo: Any) -> None:
+    workspace, users = demo
+    with TestClient(create_app(workspace)) as first:
+        statuses = [sign_in(first, "zj_gat", "wrong-password").status_code for _ in range(5)]  # type: ignore[attr-defined]
+    assert statuses[-1] == 429
+    # Another worker (or the restarted server) refuses the right password as well.
+    with TestClient(create_app(Workspace.open(workspace.home))) as second:
+        assert sign_in(second, "zj_gat", users["zj_gat"]["password"]).status_code == 429  # type: ignore[attr-defined]
+    with workspace.sessions() as session:
+        stored = [
+            *session.scalars(select(SignInLock.key_sha256)),
+            *session.scalars(select(SignInFailure.key_sha256)),
+        ]
+    assert stored and all(len(k) == 64 and "zj_gat" not in k and "testclient" not in k for k in stored)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)
+    assert run_tick(workspace, later)["portal.lockout.purge"] >= 2  # both locks (login and address) ended
+    with TestClient(create_app(workspace)) as third:
+        assert sign_in(third, "zj_gat", users["zj_gat"]["password"]).status_code == 303  # type: ignore[attr-defined]

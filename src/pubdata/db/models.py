@@ -592,3 +592,22 @@ class PortalSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column()
     last_seen: Mapped[dt.datetime] = mapped_column()
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class SignInFailure(Base):
+    """One failed portal sign-in, counted against a login and an address (both kept as hashes)."""
+
+    __tablename__ = "sign_in_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column()
+    #: When the failure stops counting (`at` + the window): expired rows are purged by `pubdata tick`.
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class SignInLock(Base):
+    """A login or address that may not sign in until `until`, after too many failures."""
+
+    __tablename__ = "sign_in_locks"
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[dt.datetime] = mapped_column(index=True)

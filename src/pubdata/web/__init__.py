@@ -71,6 +71,7 @@ def install(app: FastAPI, settings: WebSettings | None = None) -> None:
             dt.timedelta(minutes=settings.absolute_minutes),
         ),
         Lockout(
+            app.state.workspace.sessions,
             settings.max_failures,
             dt.timedelta(minutes=settings.lockout_window_minutes),
             dt.timedelta(minutes=settings.lockout_minutes),

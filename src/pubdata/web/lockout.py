@@ -1,46 +1,72 @@
 """Sign-in throttling: too many failures for one login, or from one address, lock it for a while.
 
 Counting per login stops guessing one person's password from many addresses; counting per address
-stops trying one password against many logins. Counters live in the serving process: behind
-several processes each counts on its own, so the limit is per process.
+stops trying one password against many logins. Failures and locks are rows of the workspace's
+database, so the limit holds however many processes serve the portal, and survives a restart. Keys
+are stored as SHA-256 hashes: the table keeps no address and no login in the clear.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import deque
+import hashlib
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pubdata.db.models import SignInFailure, SignInLock
+
+
+def _key(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
 class Lockout:
-    def __init__(self, max_failures: int, window: dt.timedelta, lock_for: dt.timedelta) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], max_failures: int, window: dt.timedelta, lock_for: dt.timedelta
+    ) -> None:
+        self.sessions = sessions
         self.max_failures = max_failures
         self.window = window
         self.lock_for = lock_for
-        self._failures: dict[str, deque[dt.datetime]] = {}
-        self._locked_until: dict[str, dt.datetime] = {}
-        self._lock = threading.Lock()
 
     def locked(self, keys: list[str], now: dt.datetime) -> bool:
-        with self._lock:
-            return any(self._locked_until.get(k, now) > now for k in keys)
+        hashed = [_key(k) for k in keys]
+        with self.sessions() as db:
+            held = db.scalar(
+                select(func.count())
+                .select_from(SignInLock)
+                .where(SignInLock.key_sha256.in_(hashed), SignInLock.until > now)
+            )
+        return bool(held)
 
     def fail(self, keys: list[str], now: dt.datetime) -> bool:
         """Count a failure for each key; True when one of them is now locked."""
         locked = False
-        with self._lock:
-            for key in keys:
-                seen = self._failures.setdefault(key, deque())
-                seen.append(now)
-                while seen and now - seen[0] > self.window:
-                    seen.popleft()
-                if len(seen) >= self.max_failures:
-                    self._locked_until[key] = now + self.lock_for
-                    seen.clear()
+        with self.sessions() as db, db.begin():
+            for key in map(_key, keys):
+                db.add(SignInFailure(key_sha256=key, at=now, expires_at=now + self.window))
+                db.flush()
+                recent = db.scalar(
+                    select(func.count())
+                    .select_from(SignInFailure)
+                    .where(SignInFailure.key_sha256 == key, SignInFailure.at >= now - self.window)
+                )
+                if (recent or 0) >= self.max_failures:
+                    db.execute(delete(SignInFailure).where(SignInFailure.key_sha256 == key))
+                    db.merge(SignInLock(key_sha256=key, until=now + self.lock_for))
                     locked = True
         return locked
 
     def succeed(self, login_key: str) -> None:
         """A good password clears that login's count (an address's count stays: it may be shared)."""
-        with self._lock:
-            self._failures.pop(login_key, None)
+        with self.sessions() as db, db.begin():
+            db.execute(delete(SignInFailure).where(SignInFailure.key_sha256 == _key(login_key)))
+
+
+def purge_expired(sessions: sessionmaker[Session], now: dt.datetime) -> int:
+    """Delete failures that no longer count and locks that have ended; how many rows went."""
+    with sessions() as db, db.begin():
+        failures = db.execute(delete(SignInFailure).where(SignInFailure.expires_at <= now))
+        locks = db.execute(delete(SignInLock).where(SignInLock.until <= now))
+        return sum(int(getattr(r, "rowcount", 0) or 0) for r in (failures, locks))

@@ -39,6 +39,12 @@ def _purge_portal_sessions(workspace: Workspace, now: dt.datetime) -> int:
     return purge_expired(workspace.sessions, now)
 
 
+def _purge_sign_in_failures(workspace: Workspace, now: dt.datetime) -> int:
+    from pubdata.web.lockout import purge_expired
+
+    return purge_expired(workspace.sessions, now)
+
+
 TASKS: dict[str, TickTask] = {
     "mail.send": _send_mail,
     "requests.escalate": escalate_overdue,
@@ -47,6 +53,7 @@ TASKS: dict[str, TickTask] = {
     "objections.escalate": objection_tick.escalate_overdue,
     "objections.archive": objection_tick.archive_stale,
     "portal.sessions.purge": _purge_portal_sessions,
+    "portal.lockout.purge": _purge_sign_in_failures,
 }
 
 
