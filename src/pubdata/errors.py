@@ -7,9 +7,23 @@ problem is (file, row, column) so that the person who sent the file can fix it.
 
 from __future__ import annotations
 
+from pubdata.messages import Text
+
 
 class PubdataError(Exception):
-    """A failure the user can understand and fix."""
+    """A failure the user can understand and fix.
+
+    `text` is the message as `pubdata.messages.text` made it (template and values), when it was made
+    so: the portal says it in the visitor's language. Subclasses that add to the message keep the
+    part they were given there.
+    """
+
+    text: Text | None = None
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        if args and isinstance(args[0], Text):
+            self.text = args[0]
 
 
 class NotFound(PubdataError):
@@ -21,6 +35,7 @@ class RuleViolation(PubdataError):
 
     def __init__(self, message: str, req: str | None = None) -> None:
         super().__init__(f"{message} ({req})" if req else message)
+        self.text = message if isinstance(message, Text) else None
         self.req = req
 
 
@@ -45,6 +60,7 @@ class InputError(PubdataError):
             if part
         )
         super().__init__(f"{where}: {message}" if where else message)
+        self.text = message if isinstance(message, Text) else None
         self.file = file
         self.row = row
         self.column = column

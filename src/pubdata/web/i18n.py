@@ -5,6 +5,9 @@ first use (Babel reads the catalogue, writes the binary form into a buffer, `Tra
 so a clean clone installed with ``pip install -e .`` and a wheel behave alike, with no build step.
 Message ids are English; the English catalogue repeats them so that a missing entry shows up in the
 catalogue test rather than silently on a page.
+
+Beside ``messages.po`` (the pages' words), each ``errors-<part>.po`` holds the sentences that part of
+the platform refuses with (`pubdata.messages.text` templates); they are read into the same catalogue.
 """
 
 from __future__ import annotations
@@ -27,13 +30,27 @@ def po_path(locale: str) -> Path:
     return TRANSLATIONS / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def po_paths(locale: str) -> list[Path]:
+    """The pages' catalogue and the error catalogues of `locale`."""
+    return [po_path(locale), *sorted(po_path(locale).parent.glob("errors-*.po"))]
+
+
 @cache
 def translations(locale: str) -> Translations:
     """The compiled catalogue of `locale` (an unknown locale gets the default's)."""
     if locale not in LOCALES:
         locale = DEFAULT_LOCALE
-    with po_path(locale).open("rb") as source:
-        catalog = pofile.read_po(source, locale=locale, domain=DOMAIN)
+    catalog = None
+    for path in po_paths(locale):
+        with path.open("rb") as source:
+            part = pofile.read_po(source, locale=locale, domain=DOMAIN)
+        if catalog is None:
+            catalog = part
+        else:
+            for message in part:
+                if message.id:
+                    catalog[message.id] = message
+    assert catalog is not None
     compiled = io.BytesIO()
     mofile.write_mo(compiled, catalog)
     compiled.seek(0)

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from pubdata.db.models import Application, SharingRequest
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.roles import Principal, Role
+from pubdata.web.error_text import say
 from pubdata.web.templating import render
-from pubdata.web.visitor import PageError, require_roles, workspace_of
+from pubdata.web.visitor import PageError, locale_of, require_roles, workspace_of
 from pubdata.web.work import PrincipalDep, field_of, fresh, local_date, now_of, status_of
 from pubdata.workflow import request_drafts, request_views, requests
 
@@ -65,7 +66,7 @@ def _cart(
         "applications": applications,
         "form": shown,
         "modes": requests.DELIVERY_MODES,
-        "error": str(error) if error else None,
+        "error": say(error, locale_of(request)) if error else None,
         "error_field": field_of(error) if error else None,
     }
     return render(request, "cart.html", context, status_code=status_of(error) if error else 200)

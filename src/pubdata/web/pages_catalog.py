@@ -17,6 +17,7 @@ from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
 from pubdata.db.models import CatalogEntry, DatasetVersion
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal, Role
+from pubdata.web.error_text import say
 from pubdata.web.i18n import translations
 from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
@@ -117,7 +118,7 @@ def catalog(
         page.items = page.items[:PAGE_SIZE]
         problem = None
     except (KeyError, ValueError, InputError, NotFound) as error:
-        page, facets, more, problem = None, service.Facets(), False, str(error)
+        page, facets, more, problem = None, service.Facets(), False, say(error, locale_of(request))
     filters = urlencode({k: v for k, v in chosen.items() if v})
     context = {
         "page": page,
@@ -148,7 +149,7 @@ def entry_page(request: Request, code: str, principal: PrincipalDep) -> HTMLResp
         detail = reads.entry_detail(workspace, session, entry.code)
         visible = visible_entry(session, principal, entry, now)
         shown = treatments(entry, visible)
-        got = sample(workspace, session, principal, entry, visible, get_engine(request))
+        got = sample(workspace, session, principal, entry, visible, get_engine(request), locale_of(request))
         quality = {
             v.version: sum(1 for c in (v.quality or {}).get("columns", {}).values() if c.get("problems"))
             for v in reads.versions(workspace, session, entry)

@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pubdata.db.models import Incident, aware
 from pubdata.errors import InputError, NotFound, PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal
+from pubdata.web.error_text import say
 from pubdata.web.templating import render
-from pubdata.web.visitor import N_, PageError, workspace_of
+from pubdata.web.visitor import N_, PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
 from pubdata.workflow import incidents
 from pubdata.workflow.incidents import STAFF_ROLES, STEPS, IncidentCategory, IncidentState, Severity
@@ -83,7 +84,7 @@ def _list(
         "categories": list(IncidentCategory),
         "severities": list(Severity),
         "form": form or {},
-        "error": str(error) if error else None,
+        "error": say(error, locale_of(request)) if error else None,
         "error_field": getattr(error, "column", None) if error else None,
     }
     return render(request, "incidents.html", context, status_code=status_of(error) if error else 200)
@@ -190,7 +191,7 @@ def take_move(
     except NotFound:
         raise PageError(404, "not_found", str(incident_id)) from None
     except (PubdataError, NotAuthorised) as refusal:
-        answer = _detail(request, fresh(request), incident_id, str(refusal))
+        answer = _detail(request, fresh(request), incident_id, say(refusal, locale_of(request)))
         answer.status_code = status_of(refusal)
         return answer
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)

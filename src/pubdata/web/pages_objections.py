@@ -16,8 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pubdata.db.models import Objection
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal
+from pubdata.web.error_text import say
 from pubdata.web.templating import render
-from pubdata.web.visitor import PageError, workspace_of
+from pubdata.web.visitor import PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
 from pubdata.workflow import objection_views, objections
 from pubdata.workflow.objection_states import TRANSITIONS, Actor, ObjectionState
@@ -98,5 +99,7 @@ def make_move(
                     decide = objections.reject if move == "reject" else objections.uphold
                     decide(session, principal, objection_id, reason, now=now, settings=settings)
     except (PubdataError, NotAuthorised) as refusal:
-        return _page(request, fresh(request), objection_id, str(refusal), status_of(refusal))
+        return _page(
+            request, fresh(request), objection_id, say(refusal, locale_of(request)), status_of(refusal)
+        )
     return RedirectResponse(f"/objections/{objection_id}", status_code=303)

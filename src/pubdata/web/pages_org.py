@@ -24,9 +24,10 @@ from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway import identity
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, Principal, Role, Scope
 from pubdata.web import pages_responsible
+from pubdata.web.error_text import say
 from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
-from pubdata.web.visitor import APPLICATION_ROLES, PageError, may_open, signed_in, workspace_of
+from pubdata.web.visitor import APPLICATION_ROLES, PageError, locale_of, may_open, signed_in, workspace_of
 
 router = APIRouter()
 PrincipalDep = Annotated[Principal, Depends(signed_in)]
@@ -123,7 +124,7 @@ def register_application(
                 actor=principal.user.login,
             )
     except PubdataError as refusal:
-        return page(request, principal, str(refusal), status=_status(refusal))
+        return page(request, principal, say(refusal, locale_of(request)), status=_status(refusal))
     return RedirectResponse("/org", status_code=303)
 
 
@@ -154,7 +155,7 @@ def issue(
                 "expires_at": issued.row.expires_at,
             }
     except PubdataError as refusal:
-        return page(request, principal, str(refusal), status=_status(refusal))
+        return page(request, principal, say(refusal, locale_of(request)), status=_status(refusal))
     answer = render(request, "org_token.html", {"issued": shown})
     answer.headers["Cache-Control"] = "no-store"
     return answer

@@ -20,8 +20,9 @@ from pubdata.errors import PubdataError
 from pubdata.gateway.export import FORMATS
 from pubdata.gateway.query import run_query
 from pubdata.gateway.roles import Principal
+from pubdata.web.error_text import say
 from pubdata.web.templating import render
-from pubdata.web.visitor import QUERY_ROLES, PageError, require_roles, signed_in, workspace_of
+from pubdata.web.visitor import QUERY_ROLES, PageError, locale_of, require_roles, signed_in, workspace_of
 
 router = APIRouter()
 PrincipalDep = Annotated[Principal, Depends(signed_in)]
@@ -76,7 +77,11 @@ def run(
         )
         data = json.loads(b"".join(answer.body))
     except PubdataError as refusal:
-        return render(request, "query_result.html", {"error": str(refusal), "kind": type(refusal).__name__})
+        return render(
+            request,
+            "query_result.html",
+            {"error": say(refusal, locale_of(request)), "kind": type(refusal).__name__},
+        )
     context = {
         "error": None,
         "columns": [c["name"] for c in data["columns"]],
@@ -112,7 +117,7 @@ def export(
             bom=False,
         )
     except PubdataError as refusal:
-        context = {"error": str(refusal), "kind": type(refusal).__name__}
+        context = {"error": say(refusal, locale_of(request)), "kind": type(refusal).__name__}
         return render(request, "query_refused.html", context, status_code=_status(refusal))
     headers = dict(answer.headers)
     headers["Content-Disposition"] = f'attachment; filename="{answer.filename}"'

@@ -16,8 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.deid import DEID_FUNCTIONS, default_deid
 from pubdata.gateway.roles import NotAuthorised, Principal
+from pubdata.web.error_text import say
 from pubdata.web.templating import render
-from pubdata.web.visitor import N_, PageError, workspace_of
+from pubdata.web.visitor import N_, PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, local_date, my_actions, now_of, status_of
 from pubdata.workflow import request_views as views
 from pubdata.workflow.decisions import Decision, act
@@ -139,7 +140,7 @@ def step(
     try:
         act(workspace.sessions, principal, item_id, chosen, decision, workspace.settings, now_of(request))
     except (PubdataError, NotAuthorised) as refusal:
-        answer = _detail(request, fresh(request), request_id, (item_id, str(refusal)))
+        answer = _detail(request, fresh(request), request_id, (item_id, say(refusal, locale_of(request))))
         answer.status_code = status_of(refusal)
         return answer
     return RedirectResponse(f"/requests/{request_id}#item-{item_id}", status_code=303)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from pubdata.db.models import Organisation
 from pubdata.errors import PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
-from pubdata.web.visitor import PageError, workspace_of
+from pubdata.web.error_text import say
+from pubdata.web.visitor import PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
 from pubdata.workflow import responsibility
 from pubdata.workflow.parties import is_competent_for
@@ -102,5 +103,11 @@ def change(
                 settings=settings, now=now_of(request),
             )  # fmt: skip
     except (PubdataError, NotAuthorised) as refusal:
-        return page(request, fresh(request), str(refusal), status_of(refusal), responsible=organisation)
+        return page(
+            request,
+            fresh(request),
+            say(refusal, locale_of(request)),
+            status_of(refusal),
+            responsible=organisation,
+        )
     return RedirectResponse(f"/org?responsible={organisation}#responsible", status_code=303)

@@ -27,6 +27,7 @@ from pubdata.gateway.grants import RAW
 from pubdata.gateway.query import run_query
 from pubdata.gateway.roles import Principal
 from pubdata.gateway.visibility import VisibleEntry
+from pubdata.web.error_text import say
 from pubdata.workspace import Workspace
 
 #: Rows the entry page shows; enough to see the masking, few enough to stay a glance.
@@ -102,6 +103,7 @@ def sample(
     entry: CatalogEntry,
     visible: VisibleEntry | None,
     engine: SandboxedEngine,
+    locale: str,
 ) -> Sample:
     chosen = _application(session, principal, visible)
     if chosen is None:
@@ -122,6 +124,6 @@ def sample(
         )
         data = json.loads(b"".join(answer.body))
     except PubdataError as refusal:
-        return Sample(refusal=str(refusal), application=application, purpose=purpose)
+        return Sample(refusal=say(refusal, locale), application=application, purpose=purpose)
     columns = [c["name"] for c in data["columns"]]
     return Sample(columns, data["rows"], None, application, purpose)
