@@ -45,9 +45,10 @@ def used_message_ids() -> set[str]:
 def test_every_message_is_translated(locale: str) -> None:
     used = used_message_ids()
     assert len(used) > 50
-    with i18n.po_path(locale).open("rb") as source:
-        catalog = read_po(source)
-    translated = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    translated: dict[str, str] = {}
+    for path in i18n.po_paths(locale):  # the pages' words and the error catalogues
+        with path.open("rb") as source:
+            translated |= {m.id: m.string for m in read_po(source) if m.id and m.string and not m.fuzzy}
     missing = sorted(used - set(translated))
     assert not missing, f"{locale} lacks translations for {missing}"
     for msgid, text in translated.items():
