@@ -50,6 +50,7 @@ from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
 from pubdata.gateway.roles import Principal
 from pubdata.gateway.visibility import QUERY_ROLES, SENSITIVE_NATIONAL, VisibleEntry, visible_page
 from pubdata.keys import workspace_key
+from pubdata.messages import Text, text
 from pubdata.settings import Settings
 
 __all__ = [
@@ -107,10 +108,10 @@ class _Request:
     purpose: str
     entries: Sequence[str]
 
-    def refuse(self, message: str, rule: AccessRule, req: str | None, entry: str | None = None) -> NoReturn:
+    def refuse(self, message: Text, rule: AccessRule, req: str | None, entry: str | None = None) -> NoReturn:
         org = self.principal.organisation
         detail = {
-            "reason": f"{message} ({req})" if req else message,
+            "reason": f"{message} ({req})" if req else str(message),
             "req": req,
             "rule": rule.value,
             "organisation": org.name if org else None,
@@ -161,34 +162,116 @@ def _grant_for(
     code, (why, req) = entry.code, needed
     if for_purpose:
         newest = for_purpose[0]
-        when = {
-            "revoked": f"was revoked on {aware(newest.revoked_at or now):%Y-%m-%d}",
-            "expired": f"expired on {aware(newest.valid_until):%Y-%m-%d}",
-            "pending": f"starts on {aware(newest.valid_from):%Y-%m-%d}",
-        }[grant_state(newest, now)]
         request.refuse(
-            f"{why}; grant {newest.id} of {code} to {app.code} {when}: renew it or apply again",
-            AccessRule.GRANT_NOT_ACTIVE,
-            "REQ-17",
-            code,
+            _not_active(why, code, newest, app.code, now), AccessRule.GRANT_NOT_ACTIVE, "REQ-17", code
         )
     active = [g for g in mine if grant_state(g, now) == "active"]
     if active:
         allowed = "; ".join(f"grant {g.id}: {g.purpose!r}" for g in active)
         request.refuse(
-            f"outside purpose: {code} is granted to {app.code} for {allowed}, not {request.purpose!r}",
+            text(
+                "outside purpose: {code} is granted to {app} for {allowed}, not {purpose!r}",
+                code=code,
+                app=app.code,
+                allowed=allowed,
+                purpose=request.purpose,
+            ),
             AccessRule.OUTSIDE_PURPOSE,
             "REQ-17",
             code,
         )
     others = sorted({g.application.code for g in held if grant_state(g, now) == "active"} - {app.code})
-    hint = f" (it is granted to application {', '.join(others)})" if others else ""
-    request.refuse(
-        f"{why}: {org.name} holds no grant of it for application {app.code} and this purpose{hint}; "
-        "apply through a sharing request",
-        AccessRule.NO_GRANT,
-        req,
-        code,
+    request.refuse(_no_grant(why, code, org.name, app.code, others), AccessRule.NO_GRANT, req, code)
+
+
+#: Why an entry is read only through a grant: restricted sharing, or national core/important data.
+_RESTRICTED = "restricted"
+
+
+def _why(national: NationalLevel | None) -> str:
+    return _RESTRICTED if national is None else national.label
+
+
+def _not_active(why: str, code: str, grant: Grant, app: str, now: dt.datetime) -> Text:
+    """The grant for this purpose exists but is not in force: say since or until when, and what to do."""
+    state = grant_state(grant, now)
+    values = {"code": code, "grant": grant.id, "app": app}
+    if why == _RESTRICTED:
+        if state == "revoked":
+            return text(
+                "entry {code} is restricted (受限共享); grant {grant} of {code} to {app} "
+                "was revoked on {day:%Y-%m-%d}: renew it or apply again",
+                day=aware(grant.revoked_at or now),
+                **values,
+            )
+        if state == "expired":
+            return text(
+                "entry {code} is restricted (受限共享); grant {grant} of {code} to {app} "
+                "expired on {day:%Y-%m-%d}: renew it or apply again",
+                day=aware(grant.valid_until),
+                **values,
+            )
+        return text(
+            "entry {code} is restricted (受限共享); grant {grant} of {code} to {app} "
+            "starts on {day:%Y-%m-%d}: renew it or apply again",
+            day=aware(grant.valid_from),
+            **values,
+        )
+    if state == "revoked":
+        return text(
+            "entry {code} holds {level}: only through a grant; grant {grant} of {code} to {app} "
+            "was revoked on {day:%Y-%m-%d}: renew it or apply again",
+            level=why,
+            day=aware(grant.revoked_at or now),
+            **values,
+        )
+    if state == "expired":
+        return text(
+            "entry {code} holds {level}: only through a grant; grant {grant} of {code} to {app} "
+            "expired on {day:%Y-%m-%d}: renew it or apply again",
+            level=why,
+            day=aware(grant.valid_until),
+            **values,
+        )
+    return text(
+        "entry {code} holds {level}: only through a grant; grant {grant} of {code} to {app} "
+        "starts on {day:%Y-%m-%d}: renew it or apply again",
+        level=why,
+        day=aware(grant.valid_from),
+        **values,
+    )
+
+
+def _no_grant(why: str, code: str, org: str, app: str, others: list[str]) -> Text:
+    """No grant at all for this application and purpose; name the applications that hold one."""
+    values = {"code": code, "org": org, "app": app}
+    if why == _RESTRICTED and others:
+        return text(
+            "entry {code} is restricted (受限共享): {org} holds no grant of it for application {app} "
+            "and this purpose (it is granted to application {others}); apply through a sharing request",
+            others=", ".join(others),
+            **values,
+        )
+    if why == _RESTRICTED:
+        return text(
+            "entry {code} is restricted (受限共享): {org} holds no grant of it for application {app} "
+            "and this purpose; apply through a sharing request",
+            **values,
+        )
+    if others:
+        return text(
+            "entry {code} holds {level}: only through a grant: {org} holds no grant of it for "
+            "application {app} and this purpose (it is granted to application {others}); "
+            "apply through a sharing request",
+            level=why,
+            others=", ".join(others),
+            **values,
+        )
+    return text(
+        "entry {code} holds {level}: only through a grant: {org} holds no grant of it for "
+        "application {app} and this purpose; apply through a sharing request",
+        level=why,
+        **values,
     )
 
 
@@ -198,12 +281,14 @@ def _application(request: _Request) -> Application:
     app = request.session.scalar(select(Application).where(Application.code == request.application.strip()))
     if app is None or app.organisation_id != org.id:
         request.refuse(
-            f"application {request.application!r} is not registered to {org.name}",
+            text("application {app!r} is not registered to {org}", app=request.application, org=org.name),
             AccessRule.APPLICATION,
             "REQ-17",
         )
     if not app.active:
-        request.refuse(f"application {app.code} is deactivated", AccessRule.APPLICATION, "REQ-17")
+        request.refuse(
+            text("application {code} is deactivated", code=app.code), AccessRule.APPLICATION, "REQ-17"
+        )
     return app
 
 
@@ -221,11 +306,17 @@ def _allow(
     code = entry.code
     if entry.classified:
         request.refuse(
-            f"entry {code} is classified (涉密): out of scope", AccessRule.CLASSIFIED, "REQ-1", code
+            text("entry {code} is classified (涉密): out of scope", code=code),
+            AccessRule.CLASSIFIED,
+            "REQ-1",
+            code,
         )
     if entry.state is not EntryState.PUBLISHED:
         request.refuse(
-            f"entry {code} is {entry.state.value}, not published", AccessRule.NOT_PUBLISHED, None, code
+            text("entry {code} is {state}, not published", code=code, state=entry.state.value),
+            AccessRule.NOT_PUBLISHED,
+            None,
+            code,
         )
     if entry.provider_id == org.id:
         return None, f"{AccessRule.OWN_DATA}: {org.name} provides {code}"
@@ -235,8 +326,12 @@ def _allow(
         grant = _grant_for(request, entry, app, now, needed=None, coordinated_only=True)
         if grant is None:
             request.refuse(
-                f"entry {code} is not shared (不予共享): only its provider {entry.provider.name} reads it, "
-                "and others only through a grant coordinated by the competent department",
+                text(
+                    "entry {code} is not shared (不予共享): only its provider {provider} reads it, "
+                    "and others only through a grant coordinated by the competent department",
+                    code=code,
+                    provider=entry.provider.name,
+                ),
                 AccessRule.NOT_SHARED,
                 "REQ-14",
                 code,
@@ -245,14 +340,11 @@ def _allow(
         return grant, f"{AccessRule.GRANT}: grant {grant.id} v{grant.policy_version}, coordinated (REQ-16)"
     national = _national_level(entry)
     if national is not None:
-        needed: tuple[str, str] | None = (
-            f"entry {code} holds {national.label}: only through a grant",
-            "REQ-31",
-        )
+        needed: tuple[str, str] | None = (_why(national), "REQ-31")
     elif entry.share_class is ShareClass.UNCONDITIONAL and org.org_type in GOVERNMENT_TYPES:
         needed = None
     else:
-        needed = (f"entry {code} is restricted (受限共享)", "REQ-14")
+        needed = (_why(None), "REQ-14")
     grant = _grant_for(request, entry, app, now, needed=needed)
     if grant is not None:
         return grant, f"{AccessRule.GRANT}: grant {grant.id} v{grant.policy_version} (REQ-17)"
@@ -277,18 +369,18 @@ def decide(
     org = principal.organisation
     if org is None:
         request.refuse(
-            "shared data is for public bodies; this account has no organisation",
+            text("shared data is for public bodies; this account has no organisation"),
             AccessRule.NO_ORGANISATION,
             "REQ-14",
         )
     if not principal.has_role(*QUERY_ROLES):
         request.refuse(
-            f"{principal.user.login} holds neither the consumer nor the provider role",
+            text("{login} holds neither the consumer nor the provider role", login=principal.user.login),
             AccessRule.ROLE,
             "REQ-4",
         )
     if not purpose.strip():
-        request.refuse("state the purpose of the request", AccessRule.PURPOSE_MISSING, "REQ-17")
+        request.refuse(text("state the purpose of the request"), AccessRule.PURPOSE_MISSING, "REQ-17")
     app = _application(request)
     found = _load_entries(session, codes)
     master = workspace_key(home, "pseudonym")
@@ -300,7 +392,9 @@ def decide(
     for code in codes:
         entry = found.get(code.lower())
         if entry is None:
-            request.refuse(f"no catalogue entry {code!r}", AccessRule.UNKNOWN_ENTRY, None, code)
+            request.refuse(
+                text("no catalogue entry {code!r}", code=code), AccessRule.UNKNOWN_ENTRY, None, code
+            )
         grant, reason = _allow(request, entry, app, now)
         policy, needed = compile_table_policy(entry, grant, org, master, now)
         tables.append(policy)
@@ -314,9 +408,12 @@ def decide(
         assessment = find_covering(session, combined, now, org.id)
         if assessment is None:
             request.refuse(
-                f"combining {', '.join(combined)} (person-level data, result level "
-                f"L{assess_level(person_level)}) needs an approved security assessment covering "
-                "them; none is on record",
+                text(
+                    "combining {entries} (person-level data, result level L{level}) needs an approved "
+                    "security assessment covering them; none is on record",
+                    entries=", ".join(combined),
+                    level=assess_level(person_level),
+                ),
                 AccessRule.ASSESSMENT,
                 "REQ-26",
                 ",".join(combined),

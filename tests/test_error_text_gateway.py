@@ -1,0 +1,54 @@
+"""Refusals of the gateway said in Chinese on the portal: real refusals of the access decision,
+the grants and the query rewrite, in the page's language with their values, the English unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pubdata.gateway.access import AccessDenied, AccessRule, decide
+from pubdata.gateway.identity import find_user
+from pubdata.gateway.roles import Principal, Scope
+from pubdata.web.error_text import say
+from pubdata.workspace import Workspace
+from test_grants import NOW, SETTINGS, World, build_world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    built = build_world(Workspace.init(tmp_path_factory.mktemp("error_text_gateway") / "home"))
+    yield built
+    built.workspace.engine.dispose()
+
+
+def denied(world: World, app: str, purpose: str, codes: list[str]) -> tuple[AccessDenied, str]:
+    """The refusal `decide` raises for union.clerk, and the clerk's organisation."""
+    with world.workspace.sessions() as s, s.begin():
+        user = find_user(s, "union.clerk")
+        assert user.organisation is not None
+        principal = Principal(user, user.organisation, user.roles, frozenset(Scope))
+        with pytest.raises(AccessDenied) as caught:
+            decide(s, principal, app, purpose, codes, NOW, SETTINGS, world.home)
+        return caught.value, user.organisation.name
+
+
+@pytest.mark.req("REQ-17")
+def test_a_missing_grant_is_refused_in_chinese_with_the_rule(world: World) -> None:
+    error, org = denied(world, "union_care", "没有授权的用途", ["reserves"])
+    assert error.rule is AccessRule.NO_GRANT
+    assert str(error) == (
+        f"entry reserves holds 重要数据: only through a grant: {org} holds no grant of it for application "
+        "union_care and this purpose; apply through a sharing request (REQ-31)"
+    )
+    assert say(error, "zh_CN") == (
+        f"目录 reserves 含重要数据，须经授权访问：{org} 没有该目录用于应用 union_care 及本用途的授权；"
+        "请通过共享申请办理（REQ-31）"
+    )
+    assert say(error, "en") == str(error)
+
+
+def test_an_unknown_entry_is_named_as_it_was_written(world: World) -> None:
+    error, _ = denied(world, "union_care", "x", ["ghosts"])
+    assert str(error) == "no catalogue entry 'ghosts'"
+    assert say(error, "zh_CN") == "找不到目录 'ghosts'"
