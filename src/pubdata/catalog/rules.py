@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pubdata.catalog.classes import EntryState, NationalLevel, OpenClass, ShareClass
 from pubdata.catalog.specs import EntrySpec
 from pubdata.errors import RuleViolation
+from pubdata.messages import text
 
 Rule = Callable[[EntrySpec], None]
 
@@ -37,41 +38,52 @@ _SENSITIVE_NATIONAL = (NationalLevel.CORE, NationalLevel.IMPORTANT)
 def check_not_classified(spec: EntrySpec) -> None:
     """State secrets never enter the platform."""
     if spec.classified:
-        raise RuleViolation(f"entry {spec.code} is flagged classified (涉密): out of scope", req="REQ-1")
+        raise RuleViolation(
+            text("entry {code} is flagged classified (涉密): out of scope", code=spec.code), req="REQ-1"
+        )
 
 
 def check_identifiers(spec: EntrySpec) -> None:
     """Codes and field names end up in paths and SQL; refuse anything that is not a plain name."""
     if not ENTRY_CODE.match(spec.code) or ".." in spec.code:
-        raise RuleViolation(f"entry code {spec.code!r} must be letters, digits, '.', '_' or '-'")
+        raise RuleViolation(
+            text("entry code {code!r} must be letters, digits, '.', '_' or '-'", code=spec.code)
+        )
     seen: set[str] = set()
     for field_spec in spec.fields:
         name = field_spec.name
         if not FIELD_NAME.match(name) or name.startswith("__"):
-            raise RuleViolation(f"field name {name!r} must match {FIELD_NAME.pattern}")
+            raise RuleViolation(
+                text("field name {name!r} must match {pattern}", name=name, pattern=FIELD_NAME.pattern)
+            )
         if name in seen:
-            raise RuleViolation(f"field name {name!r} appears twice")
+            raise RuleViolation(text("field name {name!r} appears twice", name=name))
         seen.add(name)
         if field_spec.level is not None and not 1 <= field_spec.level <= 4:
-            raise RuleViolation(f"field {name}: level {field_spec.level} is not one of L1–L4", req="REQ-31")
+            raise RuleViolation(
+                text("field {name}: level {level} is not one of L1–L4", name=name, level=field_spec.level),
+                req="REQ-31",
+            )
     missing = [key for key in spec.key_fields if key not in seen]
     if missing:
-        raise RuleViolation(f"key field(s) {', '.join(missing)} are not fields of {spec.code}")
+        raise RuleViolation(
+            text("key field(s) {keys} are not fields of {code}", keys=", ".join(missing), code=spec.code)
+        )
 
 
 def check_sharing_basis(spec: EntrySpec) -> None:
     """Sharing is the rule: an exception must say on what legal basis and under which conditions."""
     if spec.share_class in (ShareClass.RESTRICTED, ShareClass.NOT_SHARED):
-        lacking = [
-            label
-            for label, value in (("legal basis", spec.legal_basis), ("conditions", spec.share_conditions))
-            if not value.strip()
-        ]
-        if lacking:
+        no_basis, no_conditions = not spec.legal_basis.strip(), not spec.share_conditions.strip()
+        said = {"label": spec.share_class.label, "code": spec.code}
+        if no_basis and no_conditions:
             raise RuleViolation(
-                f"{spec.share_class.label} entry {spec.code} must state its {' and '.join(lacking)}",
-                req="REQ-14",
+                text("{label} entry {code} must state its legal basis and conditions", **said), req="REQ-14"
             )
+        if no_basis:
+            raise RuleViolation(text("{label} entry {code} must state its legal basis", **said), req="REQ-14")
+        if no_conditions:
+            raise RuleViolation(text("{label} entry {code} must state its conditions", **said), req="REQ-14")
 
 
 def check_opening_by_level(spec: EntrySpec) -> None:
@@ -80,15 +92,22 @@ def check_opening_by_level(spec: EntrySpec) -> None:
         for field_spec in spec.fields:
             if (field_spec.level or 1) > 1:
                 raise RuleViolation(
-                    f"unconditional opening needs every field at L1; field {field_spec.name} "
-                    f"is L{field_spec.level}",
+                    text(
+                        "unconditional opening needs every field at L1; field {name} is L{level}",
+                        name=field_spec.name,
+                        level=field_spec.level,
+                    ),
                     req="REQ-19",
                 )
     if spec.open_class not in (None, OpenClass.PROHIBITED):
         for field_spec in spec.fields:
             if field_spec.level == 4:
                 raise RuleViolation(
-                    f"field {field_spec.name} is L4: entry {spec.code} must be prohibited from opening",
+                    text(
+                        "field {name} is L4: entry {code} must be prohibited from opening",
+                        name=field_spec.name,
+                        code=spec.code,
+                    ),
                     req="REQ-19",
                 )
 
@@ -108,10 +127,18 @@ def check_national_level(spec: EntrySpec) -> None:
     if level not in _SENSITIVE_NATIONAL:
         return
     if spec.open_class not in (None, OpenClass.PROHIBITED):
-        raise RuleViolation(f"{level.label} in {spec.code} must be prohibited from opening", req="REQ-31")
+        raise RuleViolation(
+            text("{level} in {code} must be prohibited from opening", level=level.label, code=spec.code),
+            req="REQ-31",
+        )
     if spec.share_class is ShareClass.UNCONDITIONAL:
         raise RuleViolation(
-            f"{level.label} in {spec.code} cannot be shared unconditionally: it needs approval", req="REQ-31"
+            text(
+                "{level} in {code} cannot be shared unconditionally: it needs approval",
+                level=level.label,
+                code=spec.code,
+            ),
+            req="REQ-31",
         )
 
 
@@ -125,7 +152,12 @@ def check_classified_and_graded(spec: EntrySpec) -> None:
     lacking += [f"level of field {f.name}" for f in spec.fields if f.level is None]
     if lacking:
         raise RuleViolation(
-            f"entry {spec.code} cannot be published without its {', '.join(lacking)}", req="REQ-3"
+            text(
+                "entry {code} cannot be published without its {lacking}",
+                code=spec.code,
+                lacking=", ".join(lacking),
+            ),
+            req="REQ-3",
         )
 
 
@@ -145,7 +177,10 @@ def check_core_metadata(spec: EntrySpec) -> None:
     if spec.update_cycle is None:
         lacking.append("update cycle")
     if lacking:
-        raise RuleViolation(f"entry {spec.code} lacks core metadata: {', '.join(lacking)}", req="REQ-10")
+        raise RuleViolation(
+            text("entry {code} lacks core metadata: {lacking}", code=spec.code, lacking=", ".join(lacking)),
+            req="REQ-10",
+        )
 
 
 @dataclass(frozen=True)
@@ -165,29 +200,42 @@ def check_single_authoritative_source(spec: EntrySpec, existing: Mapping[str, Au
             continue
         if not code:
             raise RuleViolation(
-                f"field {field_spec.name} is authoritative but has no element code", req="REQ-8"
+                text("field {name} is authoritative but has no element code", name=field_spec.name),
+                req="REQ-8",
             )
         if code in claimed:
-            raise RuleViolation(f"entry {spec.code} claims element {code} twice", req="REQ-8")
+            raise RuleViolation(
+                text("entry {code} claims element {element} twice", code=spec.code, element=code), req="REQ-8"
+            )
         claimed.add(code)
         other = existing.get(code)
         if other is not None and other.entry_code != spec.code:
             raise RuleViolation(
-                f"element {code} already has its authoritative source in entry {other.entry_code} "
-                f"({other.provider}); mark field {field_spec.name} as a verification source",
+                text(
+                    "element {element} already has its authoritative source in entry {entry} "
+                    "({provider}); mark field {name} as a verification source",
+                    element=code,
+                    entry=other.entry_code,
+                    provider=other.provider,
+                    name=field_spec.name,
+                ),
                 req="REQ-8",
             )
 
 
 def check_responsible_persons(provider: str, head_name: str | None, officer_name: str | None) -> None:
     """A provider publishes only once someone answers for its data and its security."""
-    lacking = [
-        label
-        for label, value in (("head", head_name), ("security officer", officer_name))
-        if not (value or "").strip()
-    ]
-    if lacking:
-        raise RuleViolation(f"provider {provider} has no {' and no '.join(lacking)}", req="REQ-25")
+    no_head, no_officer = not (head_name or "").strip(), not (officer_name or "").strip()
+    if no_head and no_officer:
+        raise RuleViolation(
+            text("provider {provider} has no head and no security officer", provider=provider), req="REQ-25"
+        )
+    if no_head:
+        raise RuleViolation(text("provider {provider} has no head", provider=provider), req="REQ-25")
+    if no_officer:
+        raise RuleViolation(
+            text("provider {provider} has no security officer", provider=provider), req="REQ-25"
+        )
 
 
 #: draft → published → retired, nothing else; a retired entry is final.
@@ -200,12 +248,19 @@ TRANSITIONS: dict[EntryState, tuple[EntryState, ...]] = {
 
 def check_transition(code: str, current: EntryState, target: EntryState) -> None:
     if target not in TRANSITIONS[current]:
-        raise RuleViolation(f"entry {code} is {current.value}; it cannot become {target.value}")
+        raise RuleViolation(
+            text(
+                "entry {code} is {current}; it cannot become {target}",
+                code=code,
+                current=current.value,
+                target=target.value,
+            )
+        )
 
 
 def check_changeable(code: str, state: EntryState) -> None:
     if state is EntryState.RETIRED:
-        raise RuleViolation(f"entry {code} is retired and cannot be changed")
+        raise RuleViolation(text("entry {code} is retired and cannot be changed", code=code))
 
 
 #: Checked on every save, draft or not.

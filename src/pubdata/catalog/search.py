@@ -30,6 +30,7 @@ from pubdata.db.models import CatalogEntry, CatalogField, Organisation, utcnow
 from pubdata.divisions import divisions
 from pubdata.errors import InputError
 from pubdata.identifiers import normalise_uscc
+from pubdata.messages import text
 
 #: The FTS5 table of migration 0007; its hidden column of the same name takes ``MATCH``.
 FTS = table("catalog_search", column("rowid"), column("catalog_search"))
@@ -99,7 +100,7 @@ def _region_clause(region: str) -> ColumnElement[bool]:
     if division is None:
         prefix = region.strip()
         if not prefix.isdigit():
-            raise InputError(f"unknown division code {region!r}", column="region")
+            raise InputError(text("unknown division code {code!r}", code=region), column="region")
         return CatalogEntry.region_code.startswith(prefix, autoescape=True)
     above = [d.code for d in divisions().ancestors(division.code)[1:]]
     return or_(
@@ -178,7 +179,7 @@ def search_entries(
     """The page of entries matching `query` (after `query.after`, else from `query.offset`) and the
     total count of matches, ordered by code."""
     if query.offset < 0 or not 1 <= query.limit <= 1000:
-        raise InputError("offset must be ≥ 0 and limit between 1 and 1000")
+        raise InputError(text("offset must be ≥ 0 and limit between 1 and 1000"))
     conditions = _conditions(session, query, now or utcnow(), grace_days)
     total = session.scalar(select(func.count()).select_from(CatalogEntry).where(*conditions)) or 0
     page_query = select(CatalogEntry).where(*conditions)

@@ -30,6 +30,7 @@ from pubdata.db.models import CatalogEntry, CatalogField, Organisation, utcnow
 from pubdata.divisions import divisions
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.identifiers import normalise_uscc, uscc_problem
+from pubdata.messages import text
 from pubdata.settings import Settings
 from pubdata.workflow import responsibility
 from pubdata.workspace import tenant_for
@@ -58,15 +59,20 @@ def register_organisation(session: Session, spec: OrganisationSpec, actor: str) 
     uscc = normalise_uscc(spec.uscc)
     problem = uscc_problem(uscc)
     if problem:
-        raise InputError(f"{spec.uscc!r} is not a unified social credit code ({problem})", column="uscc")
+        raise InputError(
+            text("{uscc!r} is not a unified social credit code ({problem})", uscc=spec.uscc, problem=problem),
+            column="uscc",
+        )
     division = divisions().find(spec.division_code)
     if division is None:
-        raise InputError(f"unknown division code {spec.division_code!r}", column="division_code")
+        raise InputError(
+            text("unknown division code {code!r}", code=spec.division_code), column="division_code"
+        )
     clash = session.scalar(
         select(Organisation.name).where(or_(Organisation.name == spec.name, Organisation.uscc == uscc))
     )
     if clash is not None:
-        raise PubdataError(f"organisation {clash} already has this name or USCC")
+        raise PubdataError(text("organisation {name} already has this name or USCC", name=clash))
     org = Organisation(
         name=spec.name,
         short_name=spec.short_name,
@@ -100,9 +106,15 @@ def find_organisation(session: Session, ref: str) -> Organisation:
         )
     ).all()
     if not found:
-        raise NotFound(f"no organisation named {ref!r} (name, short name or USCC)")
+        raise NotFound(text("no organisation named {ref!r} (name, short name or USCC)", ref=ref))
     if len(found) > 1:
-        raise PubdataError(f"{ref!r} names {len(found)} organisations; use the full name or the USCC")
+        raise PubdataError(
+            text(
+                "{ref!r} names {count} organisations; use the full name or the USCC",
+                ref=ref,
+                count=len(found),
+            )
+        )
     return found[0]
 
 
@@ -162,7 +174,7 @@ def _check(
 def _region(code: str) -> str:
     division = divisions().find(code)
     if division is None:
-        raise InputError(f"unknown division code {code!r}", column="region_code")
+        raise InputError(text("unknown division code {code!r}", code=code), column="region_code")
     return division.code
 
 
@@ -196,7 +208,7 @@ def create_entry(session: Session, spec: EntrySpec, actor: str, settings: Settin
     resolved, reasons = resolve_levels(spec, settings)
     _region(spec.region_code)
     if session.scalar(select(CatalogEntry.id).where(CatalogEntry.code == spec.code)) is not None:
-        raise PubdataError(f"entry {spec.code} already exists")
+        raise PubdataError(text("entry {code} already exists", code=spec.code))
     try:
         _check(session, resolved, provider, settings, published=False)
     except RuleViolation as refusal:
@@ -217,7 +229,7 @@ def update_entry(
     """Change a draft or published entry; the result must pass the same rules as a new one."""
     entry = get_entry(session, code)
     if changes.get("code", code) != code:
-        raise InputError("an entry's code cannot change; register a new entry", column="code")
+        raise InputError(text("an entry's code cannot change; register a new entry"), column="code")
     try:
         rules.check_changeable(code, entry.state)
     except RuleViolation as refusal:
@@ -279,7 +291,7 @@ def get_entry(session: Session, code: str) -> CatalogEntry:
         .options(selectinload(CatalogEntry.fields), selectinload(CatalogEntry.provider))
     )
     if entry is None:
-        raise NotFound(f"no catalogue entry {code!r}")
+        raise NotFound(text("no catalogue entry {code!r}", code=code))
     return entry
 
 

@@ -24,6 +24,7 @@ from pubdata.catalog.classes import (
     UpdateCycle,
 )
 from pubdata.errors import InputError
+from pubdata.messages import text
 
 
 @dataclass
@@ -105,7 +106,7 @@ def _coerce(cls: type, data: dict[str, Any], where: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
     if unknown:
-        raise InputError(f"unknown key(s) {', '.join(sorted(unknown))}", file=where)
+        raise InputError(text("unknown key(s) {keys}", keys=", ".join(sorted(unknown))), file=where)
     values = dict(data)
     for key, value in data.items():
         if key in _ENUMS and value is not None and not isinstance(value, _ENUMS[key]):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from pubdata.db.models import CatalogField
 from pubdata.errors import InputError
+from pubdata.messages import text as sentence
 
 
 def header_key(text: str) -> str:
@@ -70,15 +71,22 @@ def map_columns(columns: Sequence[str], fields: Sequence[CatalogField], file: st
             chosen[target.name] = (index, column)
     if not chosen:
         expected = ", ".join(f"{f.name} ({f.title})" if f.title else f.name for f in fields)
-        raise InputError(f"no column matches a field of the entry; expected columns: {expected}", file=file)
+        raise InputError(
+            sentence(
+                "no column matches a field of the entry; expected columns: {expected}", expected=expected
+            ),
+            file=file,
+        )
     mapped = [
         MappedField(f, *chosen[f.name]) if f.name in chosen else MappedField(f, None, None) for f in fields
     ]
     for item in mapped:
         if item.source_index is None and item.field.required:
+            name, title = item.field.name, item.field.title
             raise InputError(
-                f"required field {item.field.name!r}"
-                f"{f' ({item.field.title})' if item.field.title else ''} has no column",
+                sentence("required field {name!r} ({title}) has no column", name=name, title=title)
+                if title
+                else sentence("required field {name!r} has no column", name=name),
                 file=file,
             )
     return ColumnMapping(mapped, unmapped, duplicates)

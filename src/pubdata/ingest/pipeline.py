@@ -28,6 +28,7 @@ from pubdata.ingest.mapping import map_columns
 from pubdata.ingest.quality import ColumnQuality, QualityReport
 from pubdata.ingest.readers import open_source
 from pubdata.ingest.sorting import BadRowSorter, Quarantine
+from pubdata.messages import text as sentence
 from pubdata.store.delta import DatasetStore, VersionSummary, arrow_schema
 from pubdata.workspace import Workspace
 
@@ -57,9 +58,13 @@ def _admit(workspace: Workspace, entry_code: str, operator: str) -> CatalogEntry
         entry = get_entry(session, entry_code)
     refusal: RuleViolation | None = None
     if entry.classified:
-        refusal = RuleViolation(f"entry {entry_code} is classified (涉密) and is never ingested", "REQ-1")
+        refusal = RuleViolation(
+            sentence("entry {code} is classified (涉密) and is never ingested", code=entry_code), "REQ-1"
+        )
     elif entry.state is EntryState.RETIRED:
-        refusal = RuleViolation(f"entry {entry_code} is retired; its data can no longer be changed")
+        refusal = RuleViolation(
+            sentence("entry {code} is retired; its data can no longer be changed", code=entry_code)
+        )
     if refusal is not None:
         _audit(workspace, operator, entry_code, "refused", reason=str(refusal), req=refusal.req)
         raise refusal

@@ -19,6 +19,7 @@ from pubdata.errors import InputError, PubdataError
 from pubdata.ingest.check import ROW_NUMBER
 from pubdata.ingest.mapping import ColumnMapping
 from pubdata.ingest.quality import QualityReport
+from pubdata.messages import text as sentence
 from pubdata.store.schema import ROW_FLAGS
 
 #: How many problems a rejected file's error message lists.
@@ -62,7 +63,10 @@ def rejection(report: QualityReport, file: str, first: tuple[int, str] | None) -
     shown.sort(key=lambda text: int(text.split(",")[0].removeprefix("row ")))
     row, column = first if first else (None, None)
     return InputError(
-        "bad rows and the policy is reject, so nothing was written: " + "; ".join(shown[:REJECT_EXAMPLES]),
+        sentence(
+            "bad rows and the policy is reject, so nothing was written: {examples}",
+            examples="; ".join(shown[:REJECT_EXAMPLES]),
+        ),
         file=file,
         row=row,
         column=column,

@@ -29,6 +29,7 @@ from pubdata import identifiers
 from pubdata.divisions import divisions
 from pubdata.errors import PubdataError
 from pubdata.ingest.normalise import clean, date_sql, parse_date, sql_string
+from pubdata.messages import text as sentence
 
 #: DuckDB variables set by `prepare`. Code sets are bit strings indexed by the code's number: a
 #: lookup is one `get_bit`, and unlike an IN-subquery (a join) it keeps the batch's row order.
@@ -238,7 +239,11 @@ def get_validator(name: str) -> Validator:
     try:
         return VALIDATORS[name]
     except KeyError:
-        raise PubdataError(f"unknown validator {name!r}; known: {', '.join(sorted(VALIDATORS))}") from None
+        raise PubdataError(
+            sentence(
+                "unknown validator {name!r}; known: {known}", name=name, known=", ".join(sorted(VALIDATORS))
+            )
+        ) from None
 
 
 def _bits(members: Iterable[int], size: int) -> str:

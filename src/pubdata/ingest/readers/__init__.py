@@ -14,6 +14,7 @@ from pubdata.ingest.readers.excel import DEFAULT_MAX_UNCOMPRESSED_BYTES, ExcelSo
 from pubdata.ingest.readers.jsonl import JsonLinesSource
 from pubdata.ingest.readers.parquet import ParquetSource
 from pubdata.ingest.source import TabularSource
+from pubdata.messages import text as sentence
 
 __all__ = ["CsvSource", "ExcelSource", "JsonLinesSource", "ParquetSource", "open_source", "sniff_format"]
 
@@ -27,13 +28,13 @@ _EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 def sniff_format(path: Path) -> str:
     """One of "xlsx", "xls", "parquet", "jsonl", "csv", from magic bytes first, then the suffix."""
     if not path.is_file():
-        raise InputError("no such file", file=str(path))
+        raise InputError(sentence("no such file"), file=str(path))
     with path.open("rb") as handle:
         head = handle.read(512)
     suffix = path.suffix.lower()
     if head.startswith(_ZIP):
         if suffix in {".csv", ".txt", ".tsv", ".jsonl", ".parquet"}:
-            raise InputError("the file is a ZIP archive, not text; unpack it first", file=path.name)
+            raise InputError(sentence("the file is a ZIP archive, not text; unpack it first"), file=path.name)
         return "xlsx"
     if head.startswith(_OLE):
         return "xls"
@@ -43,7 +44,8 @@ def sniff_format(path: Path) -> str:
         return "jsonl"
     if suffix in _EXCEL_SUFFIXES and head.lstrip().lower().startswith((b"<", b"\xef\xbb\xbf<")):
         raise InputError(
-            "the file is a web page saved with an Excel name; open it and save as .xlsx", file=path.name
+            sentence("the file is a web page saved with an Excel name; open it and save as .xlsx"),
+            file=path.name,
         )
     if suffix not in _EXCEL_SUFFIXES and suffix not in {".csv", ".tsv", ".txt"} and head.lstrip()[:1] == b"{":
         return "jsonl"

@@ -32,6 +32,7 @@ from pubdata.ingest.readers.layout import (
     table_body,
 )
 from pubdata.ingest.source import SourceInfo
+from pubdata.messages import text as sentence
 
 DELIMITERS = (",", "\t", ";", "|")
 #: Bytes parsed at a time. Larger blocks grow the process's memory with the file: freed multi-MB
@@ -64,11 +65,11 @@ class CsvSource:
         file = path.name
         sample = read_sample(path)
         if not sample.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
-            raise InputError("the file is empty", file=file)
+            raise InputError(sentence("the file is empty"), file=file)
         chosen = encoding or detect_encoding(sample, file=file)
         text = decode_sample(sample, chosen, file=file).lstrip("\ufeff")
         if not text.strip():
-            raise InputError("the file is empty", file=file)
+            raise InputError(sentence("the file is empty"), file=file)
         sep = delimiter or sniff_delimiter(text)
         records = list(islice(_records(text, sep), LAYOUT_SAMPLE_ROWS))
         layout = find_header([row for row, _ in records])
@@ -107,8 +108,10 @@ class CsvSource:
                 row = self._unterminated_quote_row()
                 if row is not None:
                     raise InputError(
-                        "the file ends inside a quoted value: the last line is truncated or a quote "
-                        "is not closed",
+                        sentence(
+                            "the file ends inside a quoted value: the last line is truncated or a quote "
+                            "is not closed"
+                        ),
                         file=self.path.name,
                         row=row,
                         column=info.columns[-1],
@@ -160,7 +163,7 @@ class CsvSource:
                     records += batch.num_rows
             except pa.ArrowInvalid as exc:
                 return self._parse_error(exc, invalid, self.info.header_row + 1 + records)
-        return InputError("cannot parse the file", file=self.path.name)  # pragma: no cover
+        return InputError(sentence("cannot parse the file"), file=self.path.name)  # pragma: no cover
 
     def _parse_error(self, exc: pa.ArrowInvalid, invalid: list[Any], near_row: int) -> InputError:
         file, columns = self.path.name, self.info.columns
@@ -168,21 +171,44 @@ class CsvSource:
             bad = invalid[0]
             row = self.info.header_row + bad.number - self._skip_lines
             got, want = bad.actual_columns, bad.expected_columns
-            hint = " (a quote is not closed)" if (bad.text or "").count('"') % 2 else ""
+            open_quote = bool((bad.text or "").count('"') % 2)
             if got < want:
                 return InputError(
-                    f"the row has {got} field(s) but the header has {want}{hint}",
+                    sentence(
+                        "the row has {got} field(s) but the header has {want} (a quote is not closed)",
+                        got=got,
+                        want=want,
+                    )
+                    if open_quote
+                    else sentence("the row has {got} field(s) but the header has {want}", got=got, want=want),
                     file=file,
                     row=row,
                     column=columns[got],
                 )
             return InputError(
-                f"the row has {got} fields but the header has only {want}{hint}", file=file, row=row
+                sentence(
+                    "the row has {got} fields but the header has only {want} (a quote is not closed)",
+                    got=got,
+                    want=want,
+                )
+                if open_quote
+                else sentence("the row has {got} fields but the header has only {want}", got=got, want=want),
+                file=file,
+                row=row,
             )
         message = str(exc).removeprefix("CSV parse error: ")
         if "straddling" in message:
-            message = "a record is larger than the read block; is a quote left open?"
-        return InputError(f"cannot parse the file near this row: {message}", file=file, row=near_row)
+            return InputError(
+                sentence(
+                    "cannot parse the file near this row: "
+                    "a record is larger than the read block; is a quote left open?"
+                ),
+                file=file,
+                row=near_row,
+            )
+        return InputError(
+            sentence("cannot parse the file near this row: {detail}", detail=message), file=file, row=near_row
+        )
 
     def _unterminated_quote_row(self) -> int | None:
         """Re-read strictly to find the record a trailing open quote starts in (error path only)."""

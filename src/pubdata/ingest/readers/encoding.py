@@ -16,6 +16,7 @@ from typing import BinaryIO
 from charset_normalizer import from_bytes
 
 from pubdata.errors import InputError
+from pubdata.messages import text as sentence
 
 #: Bytes examined to choose an encoding and delimiter and to find the header.
 SAMPLE_BYTES = 1 << 17
@@ -49,12 +50,14 @@ def detect_encoding(sample: bytes, *, file: str) -> str:
     except UnicodeDecodeError:
         pass
     if b"\x00" in complete:
-        raise InputError("binary content: this is not a text file", file=file)
+        raise InputError(sentence("binary content: this is not a text file"), file=file)
     if _reads_as_chinese(complete):
         return "gb18030"
     best = from_bytes(complete).best()
     if best is None:
-        raise InputError("the text encoding cannot be recognised; save the file as UTF-8", file=file)
+        raise InputError(
+            sentence("the text encoding cannot be recognised; save the file as UTF-8"), file=file
+        )
     name = codecs.lookup(best.encoding).name.replace("-", "_")
     return "gb18030" if name in _GB_FAMILY else best.encoding
 
@@ -65,7 +68,10 @@ def decode_sample(sample: bytes, encoding: str, *, file: str) -> str:
     try:
         text = decoder.decode(sample, final=False)
     except UnicodeDecodeError as exc:
-        raise InputError(f"not valid {encoding} near byte {exc.start}", file=file) from exc
+        raise InputError(
+            sentence("not valid {encoding} near byte {offset}", encoding=encoding, offset=exc.start),
+            file=file,
+        ) from exc
     if len(sample) < SAMPLE_BYTES:
         return text
     cut = text.rfind("\n")
@@ -146,7 +152,15 @@ class Utf8Stream:
                 lines += raw.count(b"\n")
 
     def _not_valid(self, offset: int, line: int) -> InputError:
-        return InputError(f"not valid {self._encoding} at byte {offset} (line {line})", file=self._name)
+        return InputError(
+            sentence(
+                "not valid {encoding} at byte {offset} (line {line})",
+                encoding=self._encoding,
+                offset=offset,
+                line=line,
+            ),
+            file=self._name,
+        )
 
     def close(self) -> None:
         self._file.close()

@@ -33,6 +33,7 @@ from pubdata.ingest.readers.layout import (
     table_body,
 )
 from pubdata.ingest.source import SourceInfo
+from pubdata.messages import text as sentence
 
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 1 << 30
 #: A member over `RATIO_MIN_BYTES` that expands more than this many times is treated as a bomb.
@@ -55,7 +56,9 @@ def check_zip_members(path: Path, max_uncompressed_bytes: int = DEFAULT_MAX_UNCO
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"not a readable XLSX (ZIP) file: {exc}", file=file) from exc
+        raise InputError(
+            sentence("not a readable XLSX (ZIP) file: {detail}", detail=str(exc)), file=file
+        ) from exc
     with archive, path.open("rb") as raw:
         for member in archive.infolist():
             declared = member.file_size
@@ -64,16 +67,27 @@ def check_zip_members(path: Path, max_uncompressed_bytes: int = DEFAULT_MAX_UNCO
                 declared > RATIO_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO
             ):
                 raise InputError(
-                    f"refused as a zip bomb: part {member.filename} expands to {declared:,} bytes "
-                    f"({ratio:,.0f}:1); the limit is {max_uncompressed_bytes:,} bytes",
+                    sentence(
+                        "refused as a zip bomb: part {part} expands to {declared:,} bytes "
+                        "({ratio:,.0f}:1); the limit is {limit:,} bytes",
+                        part=member.filename,
+                        declared=declared,
+                        ratio=ratio,
+                        limit=max_uncompressed_bytes,
+                    ),
                     file=file,
                 )
             if _is_table_part(member.filename):
                 actual = _inflated_size(raw, member, max_uncompressed_bytes)
                 if actual > max_uncompressed_bytes:
                     raise InputError(
-                        f"refused as a zip bomb: part {member.filename} expands beyond "
-                        f"{max_uncompressed_bytes:,} bytes although it declares {declared:,}",
+                        sentence(
+                            "refused as a zip bomb: part {part} expands beyond "
+                            "{limit:,} bytes although it declares {declared:,}",
+                            part=member.filename,
+                            limit=max_uncompressed_bytes,
+                            declared=declared,
+                        ),
                         file=file,
                     )
 
@@ -153,10 +167,12 @@ class ExcelSource:
             name = _choose_sheet(workbook, sheet, file)
             self._sheet: CalamineSheet = workbook.get_sheet_by_name(name)
         except CalamineError as exc:
-            raise InputError(f"cannot read the workbook: {exc}", file=file) from exc
+            raise InputError(
+                sentence("cannot read the workbook: {detail}", detail=str(exc)), file=file
+            ) from exc
         start = self._sheet.start
         if start is None:
-            raise InputError(f"sheet {name!r} is empty", file=file)
+            raise InputError(sentence("sheet {name!r} is empty", name=name), file=file)
         self._first_col = start[1]
         grid = [
             [render_cell(v) for v in row[self._first_col :]]
@@ -244,13 +260,18 @@ def _choose_sheet(workbook: CalamineWorkbook, wanted: str | None, file: str) -> 
     names: list[str] = workbook.sheet_names
     if wanted is not None:
         if wanted not in names:
-            raise InputError(f"no sheet named {wanted!r}; the workbook has {', '.join(names)}", file=file)
+            raise InputError(
+                sentence(
+                    "no sheet named {name!r}; the workbook has {sheets}", name=wanted, sheets=", ".join(names)
+                ),
+                file=file,
+            )
         return wanted
     for meta in workbook.sheets_metadata:
         if meta.typ == SheetTypeEnum.WorkSheet and meta.visible == SheetVisibleEnum.Visible:
             return str(meta.name)
     if not names:
-        raise InputError("the workbook has no sheets", file=file)
+        raise InputError(sentence("the workbook has no sheets"), file=file)
     return names[0]
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pubdata.errors import InputError
 from pubdata.ingest.source import SourceInfo
+from pubdata.messages import text as sentence
 
 KEY_SAMPLE_LINES = 1000
 
@@ -35,7 +36,7 @@ class JsonLinesSource:
             head = list(islice(handle, KEY_SAMPLE_LINES))
         records = [r for _, r in self._parse(head, 1)]
         if not records:
-            raise InputError("the file is empty", file=path.name)
+            raise InputError(sentence("the file is empty"), file=path.name)
         columns = list(dict.fromkeys(key for record in records for key in record))
         self.info = SourceInfo(path=path, format="jsonl", columns=columns, encoding="utf-8", header_row=0)
 
@@ -62,7 +63,9 @@ class JsonLinesSource:
         for (row, _), value in zip(kept, values, strict=True):
             if not isinstance(value, dict):
                 raise InputError(
-                    f"expected a JSON object, found {type(value).__name__}", file=self.path.name, row=row
+                    sentence("expected a JSON object, found {kind}", kind=type(value).__name__),
+                    file=self.path.name,
+                    row=row,
                 )
         return [(row, value) for (row, _), value in zip(kept, values, strict=True)]
 
@@ -70,10 +73,14 @@ class JsonLinesSource:
         try:
             return json.loads(line)
         except UnicodeDecodeError as exc:
-            raise InputError("the line is not valid UTF-8", file=self.path.name, row=row) from exc
+            raise InputError(sentence("the line is not valid UTF-8"), file=self.path.name, row=row) from exc
         except json.JSONDecodeError as exc:
             raise InputError(
-                f"invalid JSON at character {exc.pos + 1}: {exc.msg}", file=self.path.name, row=row
+                sentence(
+                    "invalid JSON at character {position}: {detail}", position=exc.pos + 1, detail=exc.msg
+                ),
+                file=self.path.name,
+                row=row,
             ) from exc
 
     def _check_keys(self, records: list[dict[str, Any]], known: set[str], first: int) -> None:
@@ -83,8 +90,12 @@ class JsonLinesSource:
         offset = next(i for i, record in enumerate(records) if not record.keys() <= known)
         key = sorted(set(records[offset]) - known)[0]
         raise InputError(
-            f"key {key!r} does not appear in the first {KEY_SAMPLE_LINES} lines, which define the "
-            "columns; add it to an early record",
+            sentence(
+                "key {key!r} does not appear in the first {lines} lines, which define the "
+                "columns; add it to an early record",
+                key=key,
+                lines=KEY_SAMPLE_LINES,
+            ),
             file=self.path.name,
             row=first + offset,
         )

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pubdata.errors import InputError
 from pubdata.ingest.source import SourceInfo
+from pubdata.messages import text as sentence
 
 
 class ParquetSource:
@@ -26,12 +27,14 @@ class ParquetSource:
         try:
             self._file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"not a readable Parquet file: {exc}", file=path.name) from exc
+            raise InputError(
+                sentence("not a readable Parquet file: {detail}", detail=str(exc)), file=path.name
+            ) from exc
         schema = self._file.schema_arrow
         for item in schema:
             if pa.types.is_nested(item.type):
                 raise InputError(
-                    f"nested type {item.type} cannot be loaded; flatten it first",
+                    sentence("nested type {kind} cannot be loaded; flatten it first", kind=str(item.type)),
                     file=path.name,
                     column=item.name,
                 )
@@ -57,7 +60,11 @@ class ParquetSource:
             text = pc.cast(column, pa.string())
         except pa.ArrowException as exc:
             raise InputError(
-                f"values of type {kind} cannot be read as text: {exc}", file=self.info.path.name, column=name
+                sentence(
+                    "values of type {kind} cannot be read as text: {detail}", kind=str(kind), detail=str(exc)
+                ),
+                file=self.info.path.name,
+                column=name,
             ) from exc
         if pa.types.is_floating(kind) and pc.any(pc.match_substring(text, "e")).as_py():
             return pa.array([_plain(v) for v in column.to_pylist()], pa.string())
