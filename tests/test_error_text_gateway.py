@@ -3,16 +3,19 @@ the grants and the query rewrite, in the page's language with their values, the 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
 
+from pubdata.errors import InputError, RuleViolation
 from pubdata.gateway.access import AccessDenied, AccessRule, decide
+from pubdata.gateway.grants import renew_grant, revoke_grant
 from pubdata.gateway.identity import find_user
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.web.error_text import say
 from pubdata.workspace import Workspace
-from test_grants import NOW, SETTINGS, World, build_world
+from test_grants import NOW, SETTINGS, World, build_world, make_grant
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +55,18 @@ def test_an_unknown_entry_is_named_as_it_was_written(world: World) -> None:
     error, _ = denied(world, "union_care", "x", ["ghosts"])
     assert str(error) == "no catalogue entry 'ghosts'"
     assert say(error, "zh_CN") == "找不到目录 'ghosts'"
+
+
+@pytest.mark.req("REQ-15")
+def test_grant_refusals_keep_their_rule_and_say_where(world: World) -> None:
+    grant = make_grant(world, purpose="期限说明")
+    with world.workspace.sessions() as s, s.begin(), pytest.raises(RuleViolation) as too_long:
+        renew_grant(
+            s, grant.id, valid_until=NOW + dt.timedelta(days=500), actor="hr.head", settings=SETTINGS, now=NOW
+        )
+    assert str(too_long.value) == "a grant lasts at most 365 days (max_grant_days) (REQ-15)"
+    assert say(too_long.value, "zh_CN") == "授权期限最长 365 天（max_grant_days）（REQ-15）"
+    with world.workspace.sessions() as s, s.begin(), pytest.raises(InputError) as no_reason:
+        revoke_grant(s, grant.id, actor="hr.head", reason=" ", now=NOW)
+    assert str(no_reason.value) == "column reason: say why the grant is revoked"
+    assert say(no_reason.value, "zh_CN") == "字段 reason：请说明撤销授权的理由"

@@ -22,6 +22,7 @@ from pubdata.gateway.deid import build_deid, default_deid, pseudonym_variables
 from pubdata.gateway.grants import RAW, grant_state, parse_row_predicate
 from pubdata.gateway.policy_types import TablePolicy
 from pubdata.keys import derive_key
+from pubdata.messages import text
 
 
 def _column(name: str) -> exp.Column:
@@ -56,7 +57,9 @@ def compile_table_policy(
         or grant.organisation_id != principal_org.id
         or grant_state(grant, now) != "active"
     ):
-        raise AccessDenied(f"grant {grant.id} does not allow this access now", AccessRule.GRANT_NOT_ACTIVE)
+        raise AccessDenied(
+            text("grant {grant} does not allow this access now", grant=grant.id), AccessRule.GRANT_NOT_ACTIVE
+        )
     slot = slot or (f"g{grant.id}" if grant is not None else "default")
     visible = [f for f in entry.fields if grant is None or f.name in grant.fields]
     choices: Mapping[str, Any] = grant.deid if grant is not None else {}

@@ -37,6 +37,8 @@ from pubdata.gateway.policy_types import RESERVED_PREFIX, PolicyViolation
 from pubdata.gateway.rewrite.check_functions import SparkFunctions, function_name
 from pubdata.gateway.rewrite.forbid_side_effects import FORBIDDEN_NODES
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
+from pubdata.messages import Text
+from pubdata.messages import text as sentence
 from pubdata.settings import Settings
 
 #: The de-identification choice that shares a field as stored.
@@ -68,31 +70,42 @@ def parse_row_predicate(text: str, field_names: Collection[str]) -> exp.Expressi
     read other data nor behave differently on another engine.
     """
 
-    def refuse(why: str) -> InputError:
-        return InputError(f"not allowed in a row predicate: {why}", column="row_predicate")
+    def refuse(why: Text) -> InputError:
+        return InputError(why, column="row_predicate")
 
     try:
         node = parse_single_query(f"SELECT 1 WHERE {text}")
     except PolicyViolation as error:
-        raise InputError(f"the row predicate does not parse: {error}", column="row_predicate") from None
+        raise InputError(
+            sentence("the row predicate does not parse: {error}", error=str(error)), column="row_predicate"
+        ) from None
     where = node.args.get("where") if isinstance(node, exp.Select) else None
     extra = [k for k, v in node.args.items() if v and k not in ("expressions", "where")]
     if where is None or extra:
-        raise refuse("anything but one condition")
+        raise refuse(sentence("not allowed in a row predicate: anything but one condition"))
     predicate: exp.Expression = where.this
     for found in predicate.walk():
         for kind, word in _NOT_IN_PREDICATE.items():
             if isinstance(found, kind):
-                raise refuse(word)
+                raise refuse(sentence("not allowed in a row predicate: {what}", what=word))
         if isinstance(found, exp.Func) and not SparkFunctions.allows(found):
-            raise refuse(f"the function {function_name(found)}")
+            raise refuse(
+                sentence("not allowed in a row predicate: the function {name}", name=function_name(found))
+            )
         if isinstance(found, exp.Identifier) and found.name.startswith(RESERVED_PREFIX):
-            raise refuse(f"the reserved name {found.name}")
+            raise refuse(
+                sentence("not allowed in a row predicate: the reserved name {name}", name=found.name)
+            )
         if isinstance(found, exp.Column) and (found.table or found.name not in field_names):
-            raise refuse(f"{found.sql()}, which is not a field of the entry")
+            raise refuse(
+                sentence(
+                    "not allowed in a row predicate: {column}, which is not a field of the entry",
+                    column=found.sql(),
+                )
+            )
     inner = predicate.unnest()
     if not isinstance(inner, _PREDICATES):
-        raise refuse("a value that is not a condition")
+        raise refuse(sentence("not allowed in a row predicate: a value that is not a condition"))
     return predicate
 
 
@@ -102,9 +115,12 @@ def granted_fields(entry: CatalogEntry, wanted: Iterable[str]) -> list[str]:
     asked = [w.strip() for w in wanted if w.strip()]
     unknown = sorted(set(asked) - set(names))
     if unknown:
-        raise InputError(f"entry {entry.code} has no field {', '.join(unknown)}", column="fields")
+        raise InputError(
+            sentence("entry {code} has no field {fields}", code=entry.code, fields=", ".join(unknown)),
+            column="fields",
+        )
     if not asked:
-        raise InputError("a grant names at least one field", column="fields")
+        raise InputError(sentence("a grant names at least one field"), column="fields")
     return [n for n in names if n in asked]
 
 
@@ -115,14 +131,18 @@ def granted_region(
     if prefix is None and field is None:
         return None, None
     if not prefix or not field:
-        raise InputError("a region filter needs both a division prefix and the field it applies to")
+        raise InputError(sentence("a region filter needs both a division prefix and the field it applies to"))
     division = divisions().find(prefix)
     if division is None or prefix.strip() not in (division.prefix, division.code):
         raise InputError(
-            f"{prefix!r} is not the prefix of a division (e.g. 3304 for 嘉兴市)", column="region"
+            sentence("{prefix!r} is not the prefix of a division (e.g. 3304 for 嘉兴市)", prefix=prefix),
+            column="region",
         )
     if field not in {f.name for f in entry.fields}:
-        raise InputError(f"entry {entry.code} has no field {field}", column="region_field")
+        raise InputError(
+            sentence("entry {code} has no field {fields}", code=entry.code, fields=field),
+            column="region_field",
+        )
     return division.prefix, field
 
 
@@ -132,20 +152,35 @@ def normalise_deid(deid: Mapping[str, Any] | None, granted: Sequence[str]) -> di
     for field, choice in (deid or {}).items():
         spec: dict[str, Any] = {"function": choice, "params": {}} if isinstance(choice, str) else dict(choice)
         if set(spec) - {"function", "params"}:
-            raise InputError(f"de-identification of {field}: only 'function' and 'params'", column="deid")
+            raise InputError(
+                sentence("de-identification of {field}: only 'function' and 'params'", field=field),
+                column="deid",
+            )
         if field not in granted:
             raise InputError(
-                f"de-identification names {field}, which the grant does not share", column="deid"
+                sentence("de-identification names {field}, which the grant does not share", field=field),
+                column="deid",
             )
         name, params = str(spec.get("function", "")), dict(spec.get("params") or {})
         if name == RAW:
             if params:
-                raise InputError(f"{field}: raw takes no parameters", column="deid")
+                raise InputError(sentence("{field}: raw takes no parameters", field=field), column="deid")
         elif name not in DEID_FUNCTIONS:
             known = ", ".join([*DEID_FUNCTIONS, RAW])
-            raise InputError(f"{field}: unknown de-identification {name!r}; known: {known}", column="deid")
+            raise InputError(
+                sentence(
+                    "{field}: unknown de-identification {name!r}; known: {known}",
+                    field=field,
+                    name=name,
+                    known=known,
+                ),
+                column="deid",
+            )
         elif "slot" in params:
-            raise InputError(f"{field}: a pseudonym's slot is assigned per grant, not chosen", column="deid")
+            raise InputError(
+                sentence("{field}: a pseudonym's slot is assigned per grant, not chosen", field=field),
+                column="deid",
+            )
         else:
             slot = {"slot": "check"} if any(p.name == "slot" for p in DEID_FUNCTIONS[name].parameters) else {}
             build_deid(name, exp.column(field), **params, **slot)
@@ -158,11 +193,12 @@ def check_period(
 ) -> RuleViolation | None:
     """The rule a period breaks (returned, so the caller audits it), or None; nonsense raises."""
     if valid_until <= valid_from:
-        raise InputError("a grant's period must end after it starts", column="valid_until")
+        raise InputError(sentence("a grant's period must end after it starts"), column="valid_until")
     if valid_until <= now or valid_from < now - BACKDATE_TOLERANCE:
-        return RuleViolation("a grant's period cannot lie in the past", "REQ-17")
+        return RuleViolation(sentence("a grant's period cannot lie in the past"), "REQ-17")
     if valid_until - max(valid_from, now) > dt.timedelta(days=settings.max_grant_days):
         return RuleViolation(
-            f"a grant lasts at most {settings.max_grant_days} days (max_grant_days)", "REQ-15"
+            sentence("a grant lasts at most {days} days (max_grant_days)", days=settings.max_grant_days),
+            "REQ-15",
         )
     return None

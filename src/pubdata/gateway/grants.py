@@ -38,6 +38,7 @@ from pubdata.gateway.grant_terms import (
     normalise_deid,
     parse_row_predicate,
 )
+from pubdata.messages import text
 from pubdata.settings import Settings
 
 __all__ = [
@@ -75,15 +76,22 @@ def _refuse(
 def _application(session: Session, code: str, org: Organisation, actor: str) -> Application:
     app = session.scalar(select(Application).where(Application.code == code.strip()))
     if app is None:
-        raise NotFound(f"no application with the code {code!r}")
+        raise NotFound(text("no application with the code {code!r}", code=code))
     if app.organisation_id != org.id:
         why = RuleViolation(
-            f"application {app.code} belongs to another organisation, not {org.name}", "REQ-17"
+            text(
+                "application {code} belongs to another organisation, not {org}", code=app.code, org=org.name
+            ),
+            "REQ-17",
         )
         _refuse(session, actor, "grant.create", app.code, why)
     if not app.active:
         _refuse(
-            session, actor, "grant.create", app.code, RuleViolation(f"application {app.code} is deactivated")
+            session,
+            actor,
+            "grant.create",
+            app.code,
+            RuleViolation(text("application {code} is deactivated", code=app.code)),
         )
     return app
 
@@ -121,14 +129,25 @@ def grant_access(
     org = find_organisation(session, organisation)
     target = f"{entry.code}→{org.name}"
     if entry.state is not EntryState.PUBLISHED:
-        why = RuleViolation(f"entry {entry.code} is {entry.state.value}; only published entries are granted")
+        why = RuleViolation(
+            text(
+                "entry {code} is {state}; only published entries are granted",
+                code=entry.code,
+                state=entry.state.value,
+            )
+        )
         _refuse(session, actor, "grant.create", target, why)
     if entry.provider_id == org.id:
-        raise InputError(f"{org.name} provides {entry.code} and reads it without a grant")
+        raise InputError(
+            text("{org} provides {code} and reads it without a grant", org=org.name, code=entry.code)
+        )
     if entry.share_class is ShareClass.NOT_SHARED and not (coordination or "").strip():
         why = RuleViolation(
-            f"entry {entry.code} is not shared (不予共享): only its provider reads it; "
-            "sharing it needs coordination by the competent department",
+            text(
+                "entry {code} is not shared (不予共享): only its provider reads it; "
+                "sharing it needs coordination by the competent department",
+                code=entry.code,
+            ),
             "REQ-14",
         )
         _refuse(session, actor, "grant.create", target, why)
@@ -139,7 +158,7 @@ def grant_access(
             actor,
             "grant.create",
             target,
-            RuleViolation("a grant states its purpose and legal basis", "REQ-15"),
+            RuleViolation(text("a grant states its purpose and legal basis"), "REQ-15"),
         )
     granted = granted_fields(entry, fields)
     prefix, region = granted_region(entry, region_prefix, region_field)
@@ -201,7 +220,7 @@ def grant_facts(grant: Grant) -> dict[str, Any]:
 def get_grant(session: Session, grant_id: int) -> Grant:
     grant = session.get(Grant, grant_id)
     if grant is None:
-        raise NotFound(f"no grant {grant_id}")
+        raise NotFound(text("no grant {grant}", grant=grant_id))
     return grant
 
 
@@ -210,7 +229,7 @@ def revoke_grant(
 ) -> Grant:
     """Stop a grant at once; revoking twice keeps the first time and reason."""
     if not reason.strip():
-        raise InputError("say why the grant is revoked", column="reason")
+        raise InputError(text("say why the grant is revoked"), column="reason")
     grant = get_grant(session, grant_id)
     if grant.revoked_at is None:
         grant.revoked_at, grant.revoked_by, grant.revoke_reason = now or utcnow(), actor, reason.strip()
@@ -238,11 +257,15 @@ def renew_grant(
             actor,
             "grant.renew",
             target,
-            RuleViolation(f"grant {grant.id} is revoked; make a new one"),
+            RuleViolation(text("grant {grant} is revoked; make a new one", grant=grant.id)),
         )
     if grant.entry.state is not EntryState.PUBLISHED:
         why = RuleViolation(
-            f"entry {grant.entry.code} is {grant.entry.state.value}; its grants cannot be renewed"
+            text(
+                "entry {code} is {state}; its grants cannot be renewed",
+                code=grant.entry.code,
+                state=grant.entry.state.value,
+            )
         )
         _refuse(session, actor, "grant.renew", target, why)
     late = check_period(aware(grant.valid_from), aware(valid_until), now, settings)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pubdata.errors import PubdataError
+from pubdata.messages import text
 from pubdata.vocabulary import Labelled
 
 if TYPE_CHECKING:  # the models import this module for `Role`
@@ -79,6 +80,13 @@ class Principal:
     def require(self, role: Role | None = None, scope: Scope | None = None) -> None:
         """Refuse with `NotAuthorised` unless the caller has `role` and the token carries `scope`."""
         if role is not None and not self.has_role(role):
-            raise NotAuthorised(f"{self.user.login} does not hold the role {role.value} ({role.label})")
+            raise NotAuthorised(
+                text(
+                    "{login} does not hold the role {role} ({label})",
+                    login=self.user.login,
+                    role=role.value,
+                    label=role.label,
+                )
+            )
         if scope is not None and not self.allows(scope):
-            raise NotAuthorised(f"this token is not valid for {scope.value}")
+            raise NotAuthorised(text("this token is not valid for {scope}", scope=scope.value))
