@@ -4,6 +4,7 @@ the parts errors add (where, which rule) are said in the page's language too."""
 from __future__ import annotations
 
 import ast
+import pickle
 import re
 import string
 from pathlib import Path
@@ -88,3 +89,5 @@ def test_values_are_inserted_never_interpreted(value: str, number: int) -> None:
     # A value holding braces is data: the translated sentence shows it as it is.
     assert said.say(lambda template: "目录 {code} 有 {n} 行") == f"目录 {value} 有 {number} 行"
     assert said.say(lambda template: "目录 {unknown}") == str(said)  # a broken translation falls back
+    again = pickle.loads(pickle.dumps(RuleViolation(said, "REQ-3")))  # errors may cross processes
+    assert str(again) == f"{said} (REQ-3)" and again.text is not None and again.text.params == said.params

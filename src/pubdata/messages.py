@@ -34,6 +34,10 @@ class Text(str):
         made.params = params
         return made
 
+    def __reduce__(self) -> tuple[type[Text], tuple[str, dict[str, Any]]]:
+        # Rebuilt from the template and values: errors carrying one can be pickled and copied.
+        return (Text, (self.template, self.params))
+
     def say(self, gettext: Callable[[str], str]) -> str:
         """The sentence in the language of `gettext`; the English one if the catalogue misreads."""
         try:
