@@ -12,6 +12,8 @@ from pubdata.errors import InputError, RuleViolation
 from pubdata.gateway.access import AccessDenied, AccessRule, decide
 from pubdata.gateway.grants import renew_grant, revoke_grant
 from pubdata.gateway.identity import find_user
+from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.web.error_text import say
 from pubdata.workspace import Workspace
@@ -70,3 +72,10 @@ def test_grant_refusals_keep_their_rule_and_say_where(world: World) -> None:
         revoke_grant(s, grant.id, actor="hr.head", reason=" ", now=NOW)
     assert str(no_reason.value) == "column reason: say why the grant is revoked"
     assert say(no_reason.value, "zh_CN") == "字段 reason：请说明撤销授权的理由"
+
+
+def test_a_query_the_console_refuses_is_said_in_chinese() -> None:
+    with pytest.raises(PolicyViolation) as caught:
+        parse_single_query("SELECT 1; SELECT 2")
+    assert str(caught.value) == "exactly one statement is allowed, found 2"
+    assert say(caught.value, "zh_CN") == "只允许一条语句，当前有 2 条"

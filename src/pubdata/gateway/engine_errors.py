@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from pubdata.errors import PubdataError
+from pubdata.messages import text
 
 #: What a scrubbed secret is replaced by.
 REDACTED = "***"
@@ -33,7 +34,9 @@ class QueryTimeout(QueryError):
     """The query ran past its time budget and was interrupted; the engine is ready for the next one."""
 
     def __init__(self, budget_s: float) -> None:
-        super().__init__(f"the query exceeded its time budget of {budget_s:g} s and was stopped")
+        super().__init__(
+            text("the query exceeded its time budget of {budget:g} s and was stopped", budget=budget_s)
+        )
         self.budget_s = budget_s
 
 

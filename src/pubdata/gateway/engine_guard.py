@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from pubdata.gateway.engine_errors import QueryRefused
+from pubdata.messages import text
 
 #: Table functions that generate rows without reading anything.
 GENERATOR_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -45,14 +46,16 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str, relations: Iterable[st
     """Raise `QueryRefused` unless `sql` is one SELECT reading only `relations` (case-insensitive)."""
     statements = con.extract_statements(sql)
     if len(statements) != 1:
-        raise QueryRefused(f"send exactly one statement, not {len(statements)}")
+        raise QueryRefused(text("send exactly one statement, not {count}", count=len(statements)))
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
-        raise QueryRefused(f"the engine runs only SELECT statements, not {kind.name}")
+        raise QueryRefused(text("the engine runs only SELECT statements, not {kind}", kind=kind.name))
     rows = con.execute("SELECT json_serialize_sql($1)", [sql]).fetchall()
     tree = json.loads(rows[0][0]) if rows else {"error": True}
     if tree.get("error"):
-        raise QueryRefused(f"the engine cannot check this query: {tree.get('error_message', '')}")
+        raise QueryRefused(
+            text("the engine cannot check this query: {error}", error=tree.get("error_message", ""))
+        )
     _Walk({r.casefold() for r in relations}).visit(tree["statements"], frozenset())
 
 
@@ -100,9 +103,9 @@ class _Walk:
             name = str(node.get("table_name", ""))
             qualified = node.get("schema_name") or node.get("catalog_name")
             if qualified or node.get("at_clause"):
-                raise QueryRefused(f"the engine reads {name!r} only by its plain name")
+                raise QueryRefused(text("the engine reads {name!r} only by its plain name", name=name))
             if name.casefold() not in self.relations and name.casefold() not in ctes:
-                raise QueryRefused(f"the engine has no relation {name!r} in this request")
+                raise QueryRefused(text("the engine has no relation {name!r} in this request", name=name))
         elif kind == "TABLE_FUNCTION":
             function = node.get("function") or {}
             name = str(function.get("function_name", ""))
@@ -111,8 +114,10 @@ class _Walk:
                 or function.get("schema")
                 or function.get("catalog")
             ):
-                raise QueryRefused(f"the engine does not run the table function {name}")
+                raise QueryRefused(text("the engine does not run the table function {name}", name=name))
         elif kind not in NEUTRAL_REFS:
-            raise QueryRefused(f"the engine does not read {kind.lower().replace('_', ' ')} relations")
+            raise QueryRefused(
+                text("the engine does not read {kind} relations", kind=kind.lower().replace("_", " "))
+            )
         for value in node.values():
             self.visit(value, ctes)

@@ -49,6 +49,7 @@ import xlsxwriter
 from sqlglot import exp
 
 from pubdata.errors import InputError
+from pubdata.messages import text
 
 #: Excel's sheet holds 1 048 576 rows, one of them the header.
 XLSX_MAX_ROWS = 1_048_575
@@ -108,7 +109,11 @@ def register(export_format: ExportFormat) -> ExportFormat:
 def get_format(name: str) -> ExportFormat:
     found = FORMATS.get(name.strip().lower())
     if found is None:
-        raise InputError(f"unknown format {name!r}: use one of {', '.join(sorted(FORMATS))}")
+        raise InputError(
+            text(
+                "unknown format {name!r}: use one of {formats}", name=name, formats=", ".join(sorted(FORMATS))
+            )
+        )
     return found
 
 

@@ -63,6 +63,7 @@ from pubdata.gateway.rewrite import rewrite
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.roles import NotAuthorised, Principal, Scope
 from pubdata.gateway.served_subjects import SubjectIndex, subject_columns
+from pubdata.messages import text
 from pubdata.store.delta import DatasetStore
 from pubdata.workflow.usage import count_use
 from pubdata.workspace import Workspace
@@ -166,10 +167,14 @@ class _Call:
 def _row_cap(fmt: ExportFormat, max_rows: int | None) -> int | None:
     cap = fmt.default_rows if max_rows is None else max_rows
     if cap is not None and cap < 1:
-        raise InputError(f"max_rows must be at least 1, not {cap}")
+        raise InputError(text("max_rows must be at least 1, not {cap}", cap=cap))
     if cap is not None and fmt.max_rows is not None and cap > fmt.max_rows:
         raise InputError(
-            f"format {fmt.name} answers at most {fmt.max_rows} rows; ask for fewer or use a bulk format"
+            text(
+                "format {format} answers at most {rows} rows; ask for fewer or use a bulk format",
+                format=fmt.name,
+                rows=fmt.max_rows,
+            )
         )
     return cap
 
@@ -224,7 +229,7 @@ def run_query(
         },
     )
     if offset < 0:
-        raise InputError(f"offset must be 0 or more, not {offset}")
+        raise InputError(text("offset must be 0 or more, not {offset}", offset=offset))
     cap = _row_cap(fmt, max_rows)
     try:
         principal.require(scope=Scope.EXPORT if fmt.bulk else Scope.QUERY)
@@ -289,7 +294,9 @@ def run_query(
     for code in result.tables:
         files = store.file_uris(entries[code])
         if not files:
-            raise call.refuse(QueryError(f"entry {entries[code].code} holds no data yet"), "no_data")
+            raise call.refuse(
+                QueryError(text("entry {code} holds no data yet", code=entries[code].code)), "no_data"
+            )
         tables[decision.policy.tables[code].internal_name] = files
     enforced = result.sql
     if offset:

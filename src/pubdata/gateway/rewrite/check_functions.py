@@ -33,6 +33,7 @@ from typing import ClassVar
 from sqlglot import exp
 
 from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
+from pubdata.messages import text
 
 _COMPUTE: frozenset[type[exp.Func]] = frozenset(
     {
@@ -113,13 +114,17 @@ ENGINES: dict[str, type[EngineFunctions]] = {"duckdb": DuckDBFunctions, "spark":
 def check_functions(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
     engine = ENGINES.get(context.dialect)
     if engine is None:
-        raise PolicyViolation(f"queries in the {context.dialect} dialect are not supported")
+        raise PolicyViolation(
+            text("queries in the {dialect} dialect are not supported", dialect=context.dialect)
+        )
     for table in expression.find_all(exp.Table):
         if isinstance(table.this, exp.Func):
-            raise PolicyViolation(f"table functions are not allowed: {function_name(table.this)}")
+            raise PolicyViolation(
+                text("table functions are not allowed: {name}", name=function_name(table.this))
+            )
     refused = unsupported_functions(expression, context.dialect)
     if refused:
-        raise PolicyViolation(f"function not allowed: {', '.join(refused)}")
+        raise PolicyViolation(text("function not allowed: {names}", names=", ".join(refused)))
     return expression
 
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
+from pubdata.messages import text
 
 
 def forbid_recursion(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
     if any(w.args.get("recursive") for w in expression.find_all(exp.With)):
-        raise PolicyViolation("recursive CTEs are not allowed")
+        raise PolicyViolation(text("recursive CTEs are not allowed"))
     return expression

@@ -22,6 +22,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
+from pubdata.messages import text
 
 QUERY_STATEMENTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Subquery)
 
@@ -74,11 +75,13 @@ FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
 
 def forbid_side_effects(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
     if not isinstance(expression, QUERY_STATEMENTS):
-        raise PolicyViolation(f"only queries are allowed, not {_statement_kind(expression)}")
+        raise PolicyViolation(text("only queries are allowed, not {kind}", kind=_statement_kind(expression)))
     for node in expression.walk():
         for kind, word in FORBIDDEN_NODES.items():
             if isinstance(node, kind):
-                raise PolicyViolation(f"not allowed in a query: {word or _statement_kind(node)}")
+                raise PolicyViolation(
+                    text("not allowed in a query: {what}", what=word or _statement_kind(node))
+                )
     return expression
 
 

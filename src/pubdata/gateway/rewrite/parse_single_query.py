@@ -24,6 +24,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.messages import text
 
 #: Deepest expression tree accepted; real queries stay far below it, DuckDB stops at 1000.
 MAX_DEPTH = 250
@@ -35,16 +36,20 @@ def parse_single_query(sql: str, dialect: str = "duckdb") -> exp.Expression:
             s for s in sqlglot.parse(sql, read=dialect, error_level=ErrorLevel.RAISE) if s is not None
         ]
     except (ParseError, TokenError) as error:
-        raise PolicyViolation(f"the query could not be parsed: {_first_line(error)}") from None
+        raise PolicyViolation(
+            text("the query could not be parsed: {error}", error=_first_line(error))
+        ) from None
     except RecursionError:
-        raise PolicyViolation("the query is nested too deeply to be checked") from None
+        raise PolicyViolation(text("the query is nested too deeply to be checked")) from None
     if len(statements) != 1:
-        raise PolicyViolation(f"exactly one statement is allowed, found {len(statements)}")
+        raise PolicyViolation(text("exactly one statement is allowed, found {count}", count=len(statements)))
     statement = statements[0]
     if not isinstance(statement, exp.Expression):
-        raise PolicyViolation("only queries are allowed")
+        raise PolicyViolation(text("only queries are allowed"))
     if _depth_exceeds(statement, MAX_DEPTH):
-        raise PolicyViolation(f"the query is nested too deeply (more than {MAX_DEPTH} levels)")
+        raise PolicyViolation(
+            text("the query is nested too deeply (more than {depth} levels)", depth=MAX_DEPTH)
+        )
     for node in statement.walk():
         node.comments = None
     return statement

@@ -46,6 +46,7 @@ from sqlglot import exp
 
 from pubdata.gateway.policy_types import DISPUTED_COLUMN, PolicyViolation, RewriteContext, TablePolicy
 from pubdata.gateway.rewrite.resolve_tables import DEFAULT_SCHEMAS, ENTRY
+from pubdata.messages import text
 
 #: ``meta`` key on an inserted policy subquery: the lower-case entry code it serves.
 POLICY = "pubdata_policy"
@@ -71,7 +72,7 @@ def replace_tables(expression: exp.Expression, context: RewriteContext) -> exp.E
     for table in targets:
         policy = context.policy.lookup(table.meta[ENTRY])
         if policy is None:  # resolve_tables only marks granted entries
-            raise PolicyViolation(f"unknown table or no grant for it: {table.name}")
+            raise PolicyViolation(text("unknown table or no grant for it: {table}", table=table.name))
         _unqualify_columns(expression, table)
         table.replace(policy_subquery(policy, table))
     return expression
@@ -81,7 +82,9 @@ def policy_subquery(policy: TablePolicy, table: exp.Table) -> exp.Subquery:
     """The subquery standing in for `table`: visible columns only, filtered rows only."""
     for arg, value in table.args.items():
         if value and arg not in KEPT_ARGS:
-            raise PolicyViolation(f"not allowed on {table.name}: {MODIFIER_WORDS.get(arg, arg)}")
+            raise PolicyViolation(
+                text("not allowed on {table}: {what}", table=table.name, what=MODIFIER_WORDS.get(arg, arg))
+            )
     raw = exp.Table(this=exp.to_identifier(policy.internal_name))
     if table.args.get("sample"):
         raw.set("sample", table.args["sample"].copy())

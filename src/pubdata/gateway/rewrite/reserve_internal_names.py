@@ -23,14 +23,23 @@ from __future__ import annotations
 from sqlglot import exp
 
 from pubdata.gateway.policy_types import DISPUTED_COLUMN, RESERVED_PREFIX, PolicyViolation, RewriteContext
+from pubdata.messages import text
 
-FORGED_MARK = f"{DISPUTED_COLUMN} is the platform's mark of disputed records: read it, do not name it"
+FORGED_MARK = text(
+    "{column} is the platform's mark of disputed records: read it, do not name it", column=DISPUTED_COLUMN
+)
 
 
 def reserve_internal_names(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
     for identifier in expression.find_all(exp.Identifier):
         if identifier.name.lstrip().startswith(RESERVED_PREFIX):
-            raise PolicyViolation(f"names starting with {RESERVED_PREFIX} are reserved: {identifier.name}")
+            raise PolicyViolation(
+                text(
+                    "names starting with {prefix} are reserved: {name}",
+                    prefix=RESERVED_PREFIX,
+                    name=identifier.name,
+                )
+            )
         if identifier.name.strip().lower() == DISPUTED_COLUMN and _names_a_column(identifier):
             raise PolicyViolation(FORGED_MARK)
     for pivot in expression.find_all(exp.Pivot):

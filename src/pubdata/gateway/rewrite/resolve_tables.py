@@ -32,6 +32,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 
 from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
+from pubdata.messages import text
 
 #: ``meta`` key on a resolved `Table`: the lower-case entry code it reads.
 ENTRY = "pubdata_entry"
@@ -50,7 +51,7 @@ def resolve_tables(expression: exp.Expression, context: RewriteContext) -> exp.E
     try:
         scopes = traverse_scope(expression)
     except SqlglotError:
-        raise PolicyViolation("the query's structure is not supported") from None
+        raise PolicyViolation(text("the query's structure is not supported")) from None
     accounted: set[int] = set()
     for scope in scopes:
         ctes = {name.lower() for name in scope.cte_sources}
@@ -62,7 +63,7 @@ def resolve_tables(expression: exp.Expression, context: RewriteContext) -> exp.E
             table.meta[ENTRY] = _entry_code(table, context)
     for table in expression.find_all(exp.Table):
         if id(table) not in accounted:
-            raise PolicyViolation(f"unsupported table reference: {_written(table)}")
+            raise PolicyViolation(text("unsupported table reference: {table}", table=_written(table)))
     return expression
 
 
@@ -79,8 +80,10 @@ def _entry_code(table: exp.Table, context: RewriteContext) -> str:
     if (lowered[0] in INTROSPECTION_SCHEMAS and len(lowered) > 1) or lowered[-1].startswith(
         INTROSPECTION_PREFIXES
     ):
-        raise PolicyViolation(f"catalogue introspection is not available: {_written(table)}")
-    raise PolicyViolation(f"unknown table or no grant for it: {_written(table)}")
+        raise PolicyViolation(
+            text("catalogue introspection is not available: {table}", table=_written(table))
+        )
+    raise PolicyViolation(text("unknown table or no grant for it: {table}", table=_written(table)))
 
 
 def _written(table: exp.Table) -> str:

@@ -20,6 +20,7 @@ from sqlglot import exp
 from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
 from pubdata.gateway.rewrite.replace_tables import POLICY
 from pubdata.gateway.rewrite.resolve_tables import CTE
+from pubdata.messages import text
 
 
 def verify_enforced(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
@@ -37,5 +38,5 @@ def verify_enforced(expression: exp.Expression, context: RewriteContext) -> exp.
             or table.args.get("catalog")
             or table.parent is not owner.this.args.get("from_")  # type: ignore[union-attr]
         ):
-            raise PolicyViolation("the query reads a table outside its policy")
+            raise PolicyViolation(text("the query reads a table outside its policy"))
     return expression
