@@ -27,6 +27,7 @@ from pubdata.db.models import AuditEvent, Grant, RequestItem, User, aware
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway import grants
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.messages import text
 from pubdata.settings import Settings, SettingsFile
 from pubdata.workflow.notify import notify
 from pubdata.workflow.parties import (
@@ -97,7 +98,13 @@ def _authorise(principal: Principal, item: RequestItem, party: Party, action: Ac
         if not is_competent_for(principal, division):
             require_member(principal, provider, Role.PROVIDER, step)
     else:
-        raise NotAuthorised(f"{principal.user.login} may not {step}: the platform does that by itself")
+        raise NotAuthorised(
+            text(
+                "{login} may not {step}: the platform does that by itself",
+                login=principal.user.login,
+                step=step,
+            )
+        )
 
 
 def claim(
@@ -124,7 +131,8 @@ def claim(
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise AlreadyDecided(
-            f"request item {item.id} was already decided by someone else; reload it", "REQ-16"
+            text("request item {item_id} was already decided by someone else; reload it", item_id=item.id),
+            "REQ-16",
         )
     session.refresh(item)
 
@@ -142,7 +150,7 @@ def _take(
     # 404 first); here an outsider's attempt is a refusal worth auditing.
     item = session.get(RequestItem, item_id)
     if item is None:
-        raise NotFound(f"no request item {item_id}")
+        raise NotFound(text("no request item {item_id}", item_id=item_id))
     seen = ItemState(item.state)
     step = transition(seen, action)
     _authorise(principal, item, step.party, action)
@@ -207,8 +215,12 @@ def _make_grant(
     prefix = (decision.region_prefix or "").strip() or item.region_prefix
     if item.region_prefix and not (prefix or "").startswith(item.region_prefix):
         raise InputError(
-            f"region {prefix} is not inside the region asked for ({item.region_prefix}): "
-            "a decision is never wider than asked",
+            text(
+                "region {prefix} is not inside the region asked for ({asked}): "
+                "a decision is never wider than asked",
+                prefix=prefix,
+                asked=item.region_prefix,
+            ),
             column="region_prefix",
         )
     region_field = item.region_field or decision.region_field
@@ -219,7 +231,9 @@ def _make_grant(
     until = aware(decision.valid_until) if decision.valid_until else asked_until
     if until > asked_until:
         raise InputError(
-            f"the period asked for ends {asked_until:%Y-%m-%d}; a decision cannot extend it",
+            text(
+                "the period asked for ends {until:%Y-%m-%d}; a decision cannot extend it", until=asked_until
+            ),
             column="valid_until",
         )
     return grants.grant_access(
@@ -244,12 +258,15 @@ def _make_grant(
 
 def _renewal_end(item: RequestItem, decision: Decision) -> dt.datetime:
     if decision.valid_until is None:
-        raise InputError("a renewal names the new end of the period of use", column="valid_until")
+        raise InputError(text("a renewal names the new end of the period of use"), column="valid_until")
     until = aware(decision.valid_until)
     current = item.grant.valid_until if item.grant is not None else None
     if current is not None and until <= aware(current):
         raise InputError(
-            f"the grant already runs until {aware(current):%Y-%m-%d}; a renewal asks for a later end",
+            text(
+                "the grant already runs until {until:%Y-%m-%d}; a renewal asks for a later end",
+                until=aware(current),
+            ),
             column="valid_until",
         )
     return until
@@ -265,12 +282,13 @@ def _renewed_until(session: Session, item: RequestItem, decision: Decision) -> d
         .limit(1)
     ).first()
     if asked_event is None:
-        raise NotFound(f"request item {item.id} has no renewal request on record")
+        raise NotFound(text("request item {item_id} has no renewal request on record", item_id=item.id))
     asked = aware(dt.datetime.fromisoformat(str(asked_event.detail["valid_until"])))
     until = aware(decision.valid_until) if decision.valid_until else asked
     if until > asked:
         raise InputError(
-            f"the renewal asked for {asked:%Y-%m-%d}; a decision cannot go beyond it", column="valid_until"
+            text("the renewal asked for {asked:%Y-%m-%d}; a decision cannot go beyond it", asked=asked),
+            column="valid_until",
         )
     return until
 

@@ -24,6 +24,7 @@ from pubdata import audit
 from pubdata.db.models import CatalogEntry, Incident, IncidentUpdate, User, utcnow
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.messages import text
 from pubdata.settings import Settings
 from pubdata.vocabulary import Labelled
 from pubdata.workflow.notify import notify
@@ -88,8 +89,12 @@ def _require_staff(principal: Principal, organisation_id: int, step: str) -> Non
     org = principal.organisation
     if org is None or org.id != organisation_id or not principal.has_role(*STAFF_ROLES):
         raise NotAuthorised(
-            f"{principal.user.login} may not {step}: only the organisation's own security officer, "
-            "provider or consumer staff may"
+            text(
+                "{login} may not {step}: only the organisation's own security officer, "
+                "provider or consumer staff may",
+                login=principal.user.login,
+                step=step,
+            )
         )
 
 
@@ -103,7 +108,10 @@ def _entry_codes(session: Session, codes: Sequence[str]) -> list[str]:
     found = {lowered: code for lowered, code in rows}
     if missing := sorted(wanted - found.keys()):
         raise InputError(
-            f"no catalogue entry {', '.join(missing)}: name affected entries by their catalogue code",
+            text(
+                "no catalogue entry {codes}: name affected entries by their catalogue code",
+                codes=", ".join(missing),
+            ),
             column="entry_codes",
         )
     return sorted(found.values())
@@ -127,18 +135,23 @@ def report(
     org = principal.organisation
     try:
         if org is None:
-            raise NotAuthorised(f"{principal.user.login} belongs to no organisation and cannot report")
+            raise NotAuthorised(
+                text("{login} belongs to no organisation and cannot report", login=principal.user.login)
+            )
         _require_staff(principal, org.id, "report an incident")
     except NotAuthorised as refusal:
         _refused(session, principal, "incident.report", "incident:new", refusal)
         raise
     if not title.strip():
-        raise InputError("an incident needs a title: say in a few words what happened", column="title")
+        raise InputError(text("an incident needs a title: say in a few words what happened"), column="title")
     if occurred_at.tzinfo is None:
-        raise InputError("occurred_at needs a time zone (e.g. +08:00)", column="occurred_at")
+        raise InputError(text("occurred_at needs a time zone (e.g. +08:00)"), column="occurred_at")
     if occurred_at > now:
         raise InputError(
-            f"occurred_at {occurred_at.isoformat()} is in the future; give when the incident happened",
+            text(
+                "occurred_at {occurred_at} is in the future; give when the incident happened",
+                occurred_at=occurred_at.isoformat(),
+            ),
             column="occurred_at",
         )
     incident = Incident(
@@ -210,7 +223,11 @@ def tell_about(
 def get(session: Session, incident_id: int) -> Incident:
     found = session.get(Incident, incident_id, options=[selectinload(Incident.updates)])
     if found is None:
-        raise NotFound(f"no incident {incident_id}; list them with `pubdata incidents list`")
+        raise NotFound(
+            text(
+                "no incident {incident_id}; list them with `pubdata incidents list`", incident_id=incident_id
+            )
+        )
     return found
 
 
@@ -227,7 +244,11 @@ def show(session: Session, principal: Principal, incident_id: int) -> Incident:
     """One incident the caller may read; one they may not answers like an unknown one."""
     incident = get(session, incident_id)
     if not may_read(principal, incident):
-        raise NotFound(f"no incident {incident_id}; list them with `pubdata incidents list`")
+        raise NotFound(
+            text(
+                "no incident {incident_id}; list them with `pubdata incidents list`", incident_id=incident_id
+            )
+        )
     return incident
 
 
@@ -266,8 +287,14 @@ def move(
             raise InputError(f"a note is needed to {action} incident {incident.id}: say what was done")
         if seen_state not in step.sources:
             raise RuleViolation(
-                f"incident {incident.id} is {seen_state.value} ({seen_state.label}); {action} is "
-                f"possible only from {' or '.join(s.value for s in step.sources)}",
+                text(
+                    "incident {incident_id} is {state} ({label}); {action} is possible only from {sources}",
+                    incident_id=incident.id,
+                    state=seen_state.value,
+                    label=seen_state.label,
+                    action=action,
+                    sources=" or ".join(s.value for s in step.sources),
+                ),
                 req="REQ-28",
             )
     except (NotAuthorised, RuleViolation) as refusal:
@@ -290,7 +317,10 @@ def move(
     )
     if getattr(moved, "rowcount", 0) != 1:
         raise RuleViolation(
-            f"incident {incident.id} was already moved by someone else; reload it and try again",
+            text(
+                "incident {incident_id} was already moved by someone else; reload it and try again",
+                incident_id=incident.id,
+            ),
             req="REQ-28",
         )
     session.add(

@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from pubdata.errors import RuleViolation
 from pubdata.gateway.disputed import FLAGGED
+from pubdata.messages import text
 from pubdata.vocabulary import Labelled
 
 
@@ -95,14 +96,19 @@ def transition(action: str, state: ObjectionState) -> Transition:
     """The move `action` from `state`; a `RuleViolation` naming the state it needs otherwise."""
     moves = [t for t in TRANSITIONS if t.action == action]
     if not moves:
-        raise RuleViolation(f"unknown objection action {action!r}", "REQ-12")
+        raise RuleViolation(text("unknown objection action {action!r}", action=action), "REQ-12")
     for move in moves:
         if move.source is state:
             return move
     needed = " or ".join(m.source.value for m in moves)
     raise RuleViolation(
-        f"an objection that is {state.value} ({state.label}) cannot be {PAST.get(action, action)}; "
-        f"it must be {needed}",
+        text(
+            "an objection that is {state} ({label}) cannot be {done}; it must be {needed}",
+            state=state.value,
+            label=state.label,
+            done=PAST.get(action, action),
+            needed=needed,
+        ),
         "REQ-12",
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from pubdata.db.models import AuditEvent, CatalogEntry, Objection, aware, iso_or_none
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal, Role
+from pubdata.messages import text
 from pubdata.workflow.objection_states import WAITING_ON, Actor, ObjectionState
 from pubdata.workflow.objections import get_objection, target
 from pubdata.workflow.parties import is_competent_for
@@ -65,7 +66,10 @@ def list_objections(
     """The objections the caller may see, newest first: all, raised by the caller (`mine`), waiting
     for the caller (`waiting`) or past their deadline (`overdue`); optionally of one entry."""
     if view not in LIST_VIEWS:
-        raise InputError(f"unknown view {view!r}; use one of {', '.join(LIST_VIEWS)}", column="view")
+        raise InputError(
+            text("unknown view {view!r}; use one of {views}", view=view, views=", ".join(LIST_VIEWS)),
+            column="view",
+        )
     query = (
         select(Objection)
         .options(selectinload(Objection.entry).selectinload(CatalogEntry.provider))
@@ -88,7 +92,7 @@ def list_objections(
 def show_objection(session: Session, principal: Principal, objection_id: int) -> Objection:
     objection = get_objection(session, objection_id)
     if not may_see(principal, objection):
-        raise NotFound(f"no objection {objection_id}")
+        raise NotFound(text("no objection {objection_id}", objection_id=objection_id))
     return objection
 
 

@@ -35,6 +35,7 @@ from pubdata.db.models import CatalogEntry, DatasetVersion, Grant, Objection, Us
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.grants import grant_state
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.messages import text
 from pubdata.settings import Settings, SettingsFile
 from pubdata.workflow.notify import notify
 from pubdata.workflow.objection_records import check_records
@@ -68,7 +69,7 @@ def get_objection(session: Session, objection_id: int) -> Objection:
         .execution_options(populate_existing=True)
     )
     if found is None:
-        raise NotFound(f"no objection {objection_id}")
+        raise NotFound(text("no objection {objection_id}", objection_id=objection_id))
     return found
 
 
@@ -97,9 +98,13 @@ def _may_raise(
         if any(grant_state(g, now) in {"active", "pending"} for g in grants):
             return
     raise NotAuthorised(
-        f"{principal.user.login} may not object to {entry.code} as a consumer: only consumer staff of an "
-        "organisation holding a grant on it (any organisation for an unconditionally shared entry) "
-        "may; a person objecting to data about themselves raises it as data_subject"
+        text(
+            "{login} may not object to {code} as a consumer: only consumer staff of an "
+            "organisation holding a grant on it (any organisation for an unconditionally shared entry) "
+            "may; a person objecting to data about themselves raises it as data_subject",
+            login=principal.user.login,
+            code=entry.code,
+        )
     )
 
 
@@ -120,12 +125,15 @@ def raise_objection(
     entry = get_entry(session, entry_code)
     if not description.strip():
         raise InputError(
-            "an objection needs a description of what is wrong with the records", column="description"
+            text("an objection needs a description of what is wrong with the records"), column="description"
         )
     try:
         if entry.state is not EntryState.PUBLISHED:
             raise RuleViolation(
-                f"entry {entry.code} is not published; only published data can be objected to", "REQ-12"
+                text(
+                    "entry {code} is not published; only published data can be objected to", code=entry.code
+                ),
+                "REQ-12",
             )
         _may_raise(session, principal, entry, raiser, now)
     except (NotAuthorised, RuleViolation) as refusal:
@@ -174,7 +182,13 @@ def _authorise(principal: Principal, move: Transition, entry: CatalogEntry) -> N
     elif move.actor is Actor.PROVIDER:
         require_member(principal, entry.provider, Role.PROVIDER, step)
     else:
-        raise NotAuthorised(f"{principal.user.login} may not {step}: the platform does that by itself")
+        raise NotAuthorised(
+            text(
+                "{login} may not {step}: the platform does that by itself",
+                login=principal.user.login,
+                step=step,
+            )
+        )
 
 
 def _permitted(session: Session, principal: Principal, objection: Objection, action: str) -> Transition:
@@ -183,7 +197,7 @@ def _permitted(session: Session, principal: Principal, objection: Objection, act
     try:
         first = next((t for t in TRANSITIONS if t.action == action), None)
         if first is None:
-            raise RuleViolation(f"unknown objection action {action!r}", "REQ-12")
+            raise RuleViolation(text("unknown objection action {action!r}", action=action), "REQ-12")
         _authorise(principal, first, objection.entry)
         return transition(action, ObjectionState(objection.state))
     except (NotAuthorised, RuleViolation) as refusal:
@@ -226,7 +240,11 @@ def move_objection(
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise RuleViolation(
-            f"objection {objection.id} was already decided by someone else; look at it again", "REQ-12"
+            text(
+                "objection {objection_id} was already decided by someone else; look at it again",
+                objection_id=objection.id,
+            ),
+            "REQ-12",
         )
     session.refresh(objection)
     facts = {k: v for k, v in detail.items() if v is not None}
@@ -333,7 +351,10 @@ def _decide_with_reason(
     settings: SettingsFile,
 ) -> Objection:
     if not reason or not reason.strip():
-        raise InputError(f"to {action} an objection, give the reason the raiser will read", column="reason")
+        raise InputError(
+            text("to {action} an objection, give the reason the raiser will read", action=action),
+            column="reason",
+        )
     objection = get_objection(session, objection_id)
     move = _permitted(session, principal, objection, action)
     return move_objection(
@@ -375,7 +396,9 @@ def correct(
     """The provider corrected the records: `file` is ingested now (upsert) or `version` names a
     version ingested after the flagging; then corrected and unflagged in one transaction."""
     if (file is None) == (version is None):
-        raise InputError("give exactly one of a corrected file and the version that corrected the records")
+        raise InputError(
+            text("give exactly one of a corrected file and the version that corrected the records")
+        )
     login = principal.user.login
     with workspace.sessions() as session:
         objection = get_objection(session, objection_id)
@@ -390,8 +413,14 @@ def correct(
             )
             if exists is None or (flagged_at is not None and version <= flagged_at):
                 why = RuleViolation(
-                    f"version {version} of {entry_code} did not correct objection {objection_id}: name a "
-                    f"version ingested after the records were flagged (after version {flagged_at})",
+                    text(
+                        "version {version} of {code} did not correct objection {objection_id}: name a "
+                        "version ingested after the records were flagged (after version {flagged_at})",
+                        version=version,
+                        code=entry_code,
+                        objection_id=objection_id,
+                        flagged_at=flagged_at,
+                    ),
                     "REQ-12",
                 )
                 _refuse(session, login, "correct", target(objection_id), why)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from pubdata.db.models import Organisation, User, UserRole
 from pubdata.divisions import divisions, is_within
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.messages import text
 
 
 def _prefix(division_code: str) -> str:
@@ -71,7 +72,13 @@ def require_member(principal: Principal, organisation: Organisation, role: Role,
     org = principal.organisation
     if not principal.has_role(role) or org is None or org.id != organisation.id:
         raise NotAuthorised(
-            f"{principal.user.login} may not {step}: only {role.label} staff of {organisation.name} may"
+            text(
+                "{login} may not {step}: only {role} staff of {organisation} may",
+                login=principal.user.login,
+                step=step,
+                role=role.label,
+                organisation=organisation.name,
+            )
         )
 
 
@@ -79,6 +86,11 @@ def require_competent(principal: Principal, division_code: str, step: str) -> No
     """Refuse unless the caller is competent-department staff over `division_code`."""
     if not is_competent_for(principal, division_code):
         raise NotAuthorised(
-            f"{principal.user.login} may not {step}: only staff of a competent department "
-            f"(公共数据主管部门) covering {division_code} may"
+            text(
+                "{login} may not {step}: only staff of a competent department "
+                "(公共数据主管部门) covering {division} may",
+                login=principal.user.login,
+                step=step,
+                division=division_code,
+            )
         )

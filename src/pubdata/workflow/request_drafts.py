@@ -17,6 +17,7 @@ from pubdata import audit
 from pubdata.db.models import SharingRequest, aware
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal
+from pubdata.messages import text
 from pubdata.workflow import requests
 
 
@@ -78,7 +79,11 @@ def remove_item(session: Session, principal: Principal, request_id: int, item_id
     request = requests.own_draft(session, principal, request_id, "change a sharing request")
     item = next((i for i in request.items if i.id == item_id), None)
     if request.requested_by != principal.user.login or item is None:
-        raise NotFound(f"no item {item_id} in your draft request {request_id}")
+        raise NotFound(
+            text(
+                "no item {item_id} in your draft request {request_id}", item_id=item_id, request_id=request_id
+            )
+        )
     code = item.entry.code
     request.items.remove(item)
     session.flush()

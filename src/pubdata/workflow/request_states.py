@@ -24,6 +24,7 @@ from typing import Final
 
 from pubdata.catalog.classes import ShareClass
 from pubdata.errors import RuleViolation
+from pubdata.messages import text
 from pubdata.vocabulary import Labelled
 
 
@@ -134,14 +135,20 @@ def transition(state: ItemState, action: Action) -> Transition:
         return found
     if state is ItemState.DRAFT or state in OPEN_STEPS:
         possible = ", ".join(a.value for a in actions_from(state)) or "nothing"
-        why = (
-            f"the item is {state.value} ({state.label}); "
-            f"{action.value} is not possible now (possible: {possible})"
+        why = text(
+            "the item is {state} ({label}); {action} is not possible now (possible: {possible})",
+            state=state.value,
+            label=state.label,
+            action=action.value,
+            possible=possible,
         )
     else:
-        why = (
-            f"the item is already decided: it is {state.value} ({state.label}) now, "
-            f"and {action.value} is not possible from there"
+        why = text(
+            "the item is already decided: it is {state} ({label}) now, "
+            "and {action} is not possible from there",
+            state=state.value,
+            label=state.label,
+            action=action.value,
         )
     raise RuleViolation(why, "REQ-16")
 
@@ -154,7 +161,7 @@ def after_check(share_class: ShareClass | None, dispute_reason: str | None) -> I
     if share_class is ShareClass.NOT_SHARED:
         if not (dispute_reason or "").strip():
             raise RuleViolation(
-                "a not-shared (不予共享) entry is shared only through a dispute: give a dispute reason",
+                text("a not-shared (不予共享) entry is shared only through a dispute: give a dispute reason"),
                 "REQ-16",
             )
         return ItemState.IN_COORDINATION

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from pubdata.db.models import AuditEvent, CatalogEntry, RequestItem, SharingRequest, aware
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal, Role
+from pubdata.messages import text
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import OPEN_STEPS, TRANSITIONS, ItemState, Party, actions_from
 from pubdata.workflow.working_days import LOCAL_TZ, is_overdue, working_days_between
@@ -57,7 +58,7 @@ def visible_request(session: Session, principal: Principal, request_id: int) -> 
     """The request if the caller is a party to it; otherwise it is not found."""
     request = session.scalar(select(SharingRequest).where(SharingRequest.id == request_id).options(*_load()))
     if request is None or not can_see(principal, request):
-        raise NotFound(f"no sharing request {request_id}")
+        raise NotFound(text("no sharing request {request_id}", request_id=request_id))
     return request
 
 
@@ -129,7 +130,10 @@ def waiting(session: Session, principal: Principal, view: str, now: dt.datetime)
     """Items waiting for the caller: as a provider, as a competent department, or overdue ones of
     either kind; earliest deadline first."""
     if view not in WAITING_VIEWS:
-        raise InputError(f"unknown view {view!r}; one of {', '.join(WAITING_VIEWS)}", column="view")
+        raise InputError(
+            text("unknown view {view!r}; one of {views}", view=view, views=", ".join(WAITING_VIEWS)),
+            column="view",
+        )
     states = [
         s for v in (("provider", "competent") if view == "overdue" else (view,)) for s in WAITING_FOR[v]
     ]

@@ -24,6 +24,7 @@ from pubdata.db.models import Application, CatalogEntry, Organisation, RequestIt
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.grant_terms import check_period, granted_fields, granted_region
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.messages import text
 from pubdata.settings import SettingsFile
 from pubdata.workflow.notify import notify
 from pubdata.workflow.parties import competent_people, require_member
@@ -49,7 +50,13 @@ def item_target(item: RequestItem) -> str:
 def _requester_org(principal: Principal, step: str) -> Organisation:
     org = principal.organisation
     if org is None or not principal.has_role(Role.CONSUMER):
-        raise NotAuthorised(f"{principal.user.login} may not {step}: only 使用单位 staff (consumer) may")
+        raise NotAuthorised(
+            text(
+                "{login} may not {step}: only 使用单位 staff (consumer) may",
+                login=principal.user.login,
+                step=step,
+            )
+        )
     return org
 
 
@@ -58,7 +65,7 @@ def _application(session: Session, code: str | None) -> Application | None:
         return None
     app = session.scalar(select(Application).where(Application.code == code.strip()))
     if app is None:
-        raise NotFound(f"no application with the code {code!r}")
+        raise NotFound(text("no application with the code {code!r}", code=code))
     return app
 
 
@@ -105,10 +112,17 @@ def own_draft(session: Session, principal: Principal, request_id: int, step: str
     request = session.get(SharingRequest, request_id)
     org = principal.organisation
     if request is None or org is None or request.requester_org_id != org.id:
-        raise NotFound(f"no sharing request {request_id}")
+        raise NotFound(text("no sharing request {request_id}", request_id=request_id))
     require_member(principal, request.requester, Role.CONSUMER, step)
     if request.state != "draft":
-        raise RuleViolation(f"request {request_id} is {request.state}; only a draft can be changed", "REQ-15")
+        raise RuleViolation(
+            text(
+                "request {request_id} is {state}; only a draft can be changed",
+                request_id=request_id,
+                state=request.state,
+            ),
+            "REQ-15",
+        )
     return request
 
 
@@ -127,9 +141,18 @@ def add_item(
     request = own_draft(session, principal, request_id, "add to a sharing request")
     entry = get_entry(session, entry_code)
     if entry.provider_id == request.requester_org_id:
-        raise InputError(f"{request.requester.name} provides {entry.code} and reads it without a grant")
+        raise InputError(
+            text(
+                "{organisation} provides {code} and reads it without a grant",
+                organisation=request.requester.name,
+                code=entry.code,
+            )
+        )
     if any(i.entry_id == entry.id for i in request.items):
-        raise InputError(f"request {request.id} already asks for {entry.code}", column="entry")
+        raise InputError(
+            text("request {request_id} already asks for {code}", request_id=request.id, code=entry.code),
+            column="entry",
+        )
     prefix, region = granted_region(entry, region_prefix, region_field)
     item = RequestItem(
         entry=entry,
@@ -152,16 +175,29 @@ def _check_item(session: Session, request: SharingRequest, item: RequestItem, ac
     entry: CatalogEntry = item.entry
     target = item_target(item)
     if entry.provider_id == request.requester_org_id:
-        raise InputError(f"{request.requester.name} provides {entry.code} and reads it without a grant")
+        raise InputError(
+            text(
+                "{organisation} provides {code} and reads it without a grant",
+                organisation=request.requester.name,
+                code=entry.code,
+            )
+        )
     if entry.state is not EntryState.PUBLISHED:
         why = RuleViolation(
-            f"entry {entry.code} is {entry.state.value}; only published entries can be requested"
+            text(
+                "entry {code} is {state}; only published entries can be requested",
+                code=entry.code,
+                state=entry.state.value,
+            )
         )
         _refuse(session, actor, target, why)
     if entry.share_class is ShareClass.NOT_SHARED and not item.dispute_reason:
         why = RuleViolation(
-            f"entry {entry.code} is not shared (不予共享): it can be asked for only through a dispute; "
-            "give the item a dispute reason",
+            text(
+                "entry {code} is not shared (不予共享): it can be asked for only through a dispute; "
+                "give the item a dispute reason",
+                code=entry.code,
+            ),
             "REQ-16",
         )
         _refuse(session, actor, target, why)
@@ -179,7 +215,13 @@ def submit(
     if not request.items:
         missing.append("at least one entry")
     if missing:
-        raise InputError(f"request {request.id} cannot be submitted yet: it lacks {'; '.join(missing)}")
+        raise InputError(
+            text(
+                "request {request_id} cannot be submitted yet: it lacks {missing}",
+                request_id=request.id,
+                missing="; ".join(missing),
+            )
+        )
     app = request.application
     assert app is not None and request.valid_from is not None and request.valid_until is not None
     target = f"request:{request.id}"
@@ -188,10 +230,17 @@ def submit(
             session,
             actor,
             target,
-            RuleViolation(f"application {app.code} belongs to another organisation", "REQ-15"),
+            RuleViolation(
+                text("application {code} belongs to another organisation", code=app.code), "REQ-15"
+            ),
         )
     if not app.active:
-        _refuse(session, actor, target, RuleViolation(f"application {app.code} is deactivated", "REQ-15"))
+        _refuse(
+            session,
+            actor,
+            target,
+            RuleViolation(text("application {code} is deactivated", code=app.code), "REQ-15"),
+        )
     for item in request.items:
         _check_item(session, request, item, actor)
         tenant = settings.for_tenant(item.entry.provider.division_code)
