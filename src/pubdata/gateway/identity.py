@@ -51,6 +51,7 @@ from pubdata.catalog.service import find_organisation
 from pubdata.db.models import ApiToken, Application, User, UserRole, aware, utcnow
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, NotAuthorised, Principal, Role, Scope
+from pubdata.messages import text
 from pubdata.settings import Settings
 
 __all__ = ["NotAuthorised", "Principal"]  # re-exported: callers of this module need them too
@@ -69,7 +70,7 @@ class NotAuthenticated(PubdataError):
     """The credentials do not identify an active account; deliberately says no more than that."""
 
     def __init__(self) -> None:
-        super().__init__("not authenticated: unknown, expired or revoked credentials")
+        super().__init__(text("not authenticated: unknown, expired or revoked credentials"))
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,15 @@ def normalise_login(login: str) -> str:
     """Logins compare case-insensitively: ``Zhang.Wei`` and ``zhang.wei`` are one person."""
     cleaned = login.strip().lower()
     if not _LOGIN.fullmatch(cleaned):
-        raise InputError(f"{login!r} is not a login name (letters, digits, '.', '_', '-', '@'; ≤ 64)")
+        raise InputError(
+            text("{login!r} is not a login name (letters, digits, '.', '_', '-', '@'; ≤ 64)", login=login)
+        )
     return cleaned
 
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise InputError(text("a password needs at least {count} characters", count=MIN_PASSWORD_LENGTH))
 
 
 def create_user(
@@ -123,16 +126,21 @@ def create_user(
     login = normalise_login(login)
     held = sorted(set(roles))
     if not held:
-        raise InputError("a user needs at least one role", column="role")
+        raise InputError(text("a user needs at least one role"), column="role")
     org = find_organisation(session, organisation) if organisation else None
     if org is None and held != [Role.OPEN_DATA_USER]:
-        why = RuleViolation("only an open-data user may belong to no organisation", "REQ-4")
+        why = RuleViolation(text("only an open-data user may belong to no organisation"), "REQ-4")
         _refuse(session, actor, "user.create", login, why)
     if Role.COMPETENT_DEPARTMENT in held and (org is None or not org.is_competent_department):
-        why = RuleViolation(f"{organisation} is not a competent department (公共数据主管部门)", "REQ-4")
+        why = RuleViolation(
+            text(
+                "{organisation} is not a competent department (公共数据主管部门)", organisation=organisation
+            ),
+            "REQ-4",
+        )
         _refuse(session, actor, "user.create", login, why)
     if session.scalar(select(User.id).where(User.login == login)) is not None:
-        raise PubdataError(f"the login {login!r} is taken")
+        raise PubdataError(text("the login {login!r} is taken", login=login))
     if password is not None:
         _check_password(password)
     user = User(
@@ -155,7 +163,7 @@ def find_user(session: Session, login: str) -> User:
         select(User).where(User.login == login.strip().lower()).options(selectinload(User.role_rows))
     )
     if user is None:
-        raise NotFound(f"no user with the login {login!r}")
+        raise NotFound(text("no user with the login {login!r}", login=login))
     return user
 
 
@@ -249,18 +257,26 @@ def issue_token(
     """A new token for an active user, valid `days` (at most ``max_token_days``)."""
     user = find_user(session, login)
     if not user.active:
-        raise PubdataError(f"{user.login} is deactivated")
+        raise PubdataError(text("{login} is deactivated", login=user.login))
     wanted = sorted(set(scopes))
     if not wanted:
-        raise InputError("a token needs at least one scope", column="scope")
+        raise InputError(text("a token needs at least one scope"), column="scope")
     for scope in wanted:
         needed = SCOPE_NEEDS_ROLE.get(scope)
         if needed and user.roles.isdisjoint(needed):
             roles = ", ".join(sorted(r.value for r in needed))
-            why = RuleViolation(f"the scope {scope.value} needs the role {roles}", "REQ-4")
+            why = RuleViolation(
+                text("the scope {scope} needs the role {roles}", scope=scope.value, roles=roles), "REQ-4"
+            )
             _refuse(session, actor, "token.issue", user.login, why)
     if not 1 <= days <= settings.max_token_days:
-        raise InputError(f"a token lives 1 to {settings.max_token_days} days (max_token_days), not {days}")
+        raise InputError(
+            text(
+                "a token lives 1 to {most} days (max_token_days), not {days}",
+                most=settings.max_token_days,
+                days=days,
+            )
+        )
     public_id = secrets.token_hex(4)
     token = f"pd_{public_id}_{secrets.token_urlsafe(32)}"
     issued_at = now or utcnow()
@@ -294,7 +310,7 @@ def revoke_token(session: Session, public_id: str, actor: str, *, now: dt.dateti
     """Stop a token at once; revoking twice keeps the first time."""
     row = session.scalar(select(ApiToken).where(ApiToken.public_id == public_id.strip()))
     if row is None:
-        raise NotFound(f"no token with the id {public_id!r}")
+        raise NotFound(text("no token with the id {id!r}", id=public_id))
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
         audit.record(session, actor, "token.revoke", row.public_id, user=row.user.login)
@@ -355,12 +371,14 @@ def create_application(
     """Register the system through which an organisation consumes data; grants and calls name it."""
     code = code.strip()
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", code):
-        raise InputError(f"{code!r} is not an application code (a-z, 0-9, _; starts with a letter)")
+        raise InputError(
+            text("{code!r} is not an application code (a-z, 0-9, _; starts with a letter)", code=code)
+        )
     if not purpose.strip() or not system_owner.strip():
-        why = RuleViolation("an application states its purpose and its system owner", "REQ-15")
+        why = RuleViolation(text("an application states its purpose and its system owner"), "REQ-15")
         _refuse(session, actor, "application.create", code, why)
     if session.scalar(select(Application.id).where(Application.code == code)) is not None:
-        raise PubdataError(f"the application code {code!r} is taken")
+        raise PubdataError(text("the application code {code!r} is taken", code=code))
     org = find_organisation(session, organisation)
     app = Application(code=code, name=name, organisation=org, purpose=purpose.strip())
     app.system_owner = system_owner.strip()
@@ -378,7 +396,7 @@ def list_applications(session: Session) -> list[Application]:
 def deactivate_application(session: Session, code: str, actor: str) -> Application:
     app = session.scalar(select(Application).where(Application.code == code.strip()))
     if app is None:
-        raise NotFound(f"no application with the code {code!r}")
+        raise NotFound(text("no application with the code {code!r}", code=code))
     app.active = False
     audit.record(session, actor, "application.deactivate", app.code)
     return app
