@@ -35,6 +35,7 @@ from pubdata.catalog.classes import PiiKind
 from pubdata.catalog.service import find_organisation
 from pubdata.db.models import CatalogEntry, Organisation, SecurityAssessment, aware, utcnow
 from pubdata.errors import InputError, NotFound
+from pubdata.messages import text
 
 #: PII kinds that make an entry hold data about persons (a credit code names a company).
 PERSON_KINDS = frozenset(PiiKind) - {PiiKind.NONE, PiiKind.USCC}
@@ -110,7 +111,7 @@ def _entries(session: Session, codes: Iterable[str]) -> list[CatalogEntry]:
     found = {e.code: e for e in session.scalars(select(CatalogEntry).where(CatalogEntry.code.in_(wanted)))}
     missing = [c for c in wanted if c not in found]
     if missing:
-        raise NotFound(f"no catalogue entry {', '.join(missing)}")
+        raise NotFound(text("no catalogue entry {codes}", codes=", ".join(missing)))
     return [found[c] for c in wanted]
 
 
@@ -130,20 +131,28 @@ def record_assessment(
     now = now or utcnow()
     entries = _entries(session, entry_codes)
     if len(entries) < 2:
-        raise InputError("an assessment covers a combination: name at least two entries", column="entry")
+        raise InputError(
+            text("an assessment covers a combination: name at least two entries"), column="entry"
+        )
     computed = assess_level(entries)
     level = computed if result_level is None else result_level
     if not 1 <= level <= 4:
-        raise InputError(f"result level {level} is not one of L1–L4", column="result_level")
+        raise InputError(text("result level {level} is not one of L1–L4", level=level), column="result_level")
     if level < computed and not conclusion.strip():
         raise InputError(
-            f"the combination computes to L{computed}; concluding L{level} needs a written conclusion",
+            text(
+                "the combination computes to L{computed}; concluding L{level} needs a written conclusion",
+                computed=computed,
+                level=level,
+            ),
             column="conclusion",
         )
     if not approved_by.strip():
-        raise InputError("an assessment names who approved it", column="approved_by")
+        raise InputError(text("an assessment names who approved it"), column="approved_by")
     if aware(valid_until) <= now:
-        raise InputError(f"valid until {valid_until:%Y-%m-%d} is already past", column="valid_until")
+        raise InputError(
+            text("valid until {day:%Y-%m-%d} is already past", day=valid_until), column="valid_until"
+        )
     org = _organisation(session, organisation)
     row = SecurityAssessment(
         entry_codes=[e.code for e in entries],

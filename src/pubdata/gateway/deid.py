@@ -38,6 +38,7 @@ from pubdata.gateway.deid_masks import (
 )
 from pubdata.gateway.deid_pseudonym import pseudonym, pseudonym_variables
 from pubdata.gateway.deid_sql import ColumnLike
+from pubdata.messages import text
 
 __all__ = [
     "DEFAULT_RULES",
@@ -94,7 +95,14 @@ class DeidFunction:
         unknown = sorted(set(params) - known)
         if unknown:
             takes = ", ".join(sorted(known)) or "none"
-            raise InputError(f"{self.name} takes no parameter {', '.join(unknown)} (it takes: {takes})")
+            raise InputError(
+                text(
+                    "{name} takes no parameter {unknown} (it takes: {takes})",
+                    name=self.name,
+                    unknown=", ".join(unknown),
+                    takes=takes,
+                )
+            )
         try:
             return self.build(column, **params)
         except TypeError as exc:
@@ -147,5 +155,11 @@ def build_deid(name: str, column: ColumnLike, **params: Any) -> exp.Expression:
     """The expression of function `name` over `column`, or an error that lists the known names."""
     function = DEID_FUNCTIONS.get(name)
     if function is None:
-        raise InputError(f"unknown de-identification function {name!r}; known: {', '.join(DEID_FUNCTIONS)}")
+        raise InputError(
+            text(
+                "unknown de-identification function {name!r}; known: {known}",
+                name=name,
+                known=", ".join(DEID_FUNCTIONS),
+            )
+        )
     return function(column, **params)

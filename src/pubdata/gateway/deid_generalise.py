@@ -26,6 +26,7 @@ from sqlglot import exp
 from pubdata.divisions import PREFIX_LENGTH
 from pubdata.errors import InputError
 from pubdata.gateway.deid_sql import ColumnLike, as_text, concat, length, num, substring, text
+from pubdata.messages import text as sentence
 
 #: Characters of the ISO date string that each granularity keeps.
 DATE_PREFIX: dict[str, int] = {"year": 4, "month": 7}
@@ -45,7 +46,13 @@ def _as_date(node: exp.Expression) -> exp.Expression:
 def generalise_date(column: ColumnLike, granularity: Literal["month", "year"] = "month") -> exp.Expression:
     """`2021-03` (month) or `2021` (year) from a date, timestamp or ISO date string."""
     if granularity not in DATE_PREFIX:
-        raise InputError(f"granularity must be one of {', '.join(DATE_PREFIX)}, not {granularity!r}")
+        raise InputError(
+            sentence(
+                "granularity must be one of {known}, not {granularity!r}",
+                known=", ".join(DATE_PREFIX),
+                granularity=granularity,
+            )
+        )
     iso = exp.cast(_as_date(_raw(column)), exp.DataType.build("VARCHAR"))
     return substring(iso, 1, DATE_PREFIX[granularity])
 
@@ -69,12 +76,18 @@ def _reference(reference: dt.date | str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(reference)
     except ValueError as exc:
-        raise InputError(f"reference must be an ISO date (YYYY-MM-DD), not {reference!r}") from exc
+        raise InputError(
+            sentence("reference must be an ISO date (YYYY-MM-DD), not {reference!r}", reference=reference)
+        ) from exc
 
 
 def _bucket_labels(bounds: Sequence[int]) -> list[str]:
     if not bounds or bounds[0] <= 0 or any(b <= a for a, b in pairwise(bounds)):
-        raise InputError(f"age bounds must be increasing positive whole years, not {list(bounds)!r}")
+        raise InputError(
+            sentence(
+                "age bounds must be increasing positive whole years, not {bounds!r}", bounds=list(bounds)
+            )
+        )
     lows = [0, *bounds]
     return [f"{lo}-{hi - 1}" for lo, hi in zip(lows, bounds, strict=False)] + [f"{bounds[-1]}+"]
 
@@ -97,7 +110,7 @@ def age_bucket(
     elif source == "birth_date":
         born = _as_date(_raw(column))
     else:
-        raise InputError(f"source must be birth_date or id_number, not {source!r}")
+        raise InputError(sentence("source must be birth_date or id_number, not {source!r}", source=source))
     on = _reference(reference)
     yyyymmdd = exp.Add(
         this=exp.Add(
@@ -124,7 +137,7 @@ def generalise_division(
     """`330402000000` (county) or `330400000000` (city) from any code; the length is kept, so a
     6-digit county code becomes `330400` at city level."""
     if level not in ("city", "county", "township"):
-        raise InputError(f"level must be city, county or township, not {level!r}")
+        raise InputError(sentence("level must be city, county or township, not {level!r}", level=level))
     value = as_text(column)
     keep = PREFIX_LENGTH[level]
     # REPEAT rather than RPAD: DuckDB's RPAD takes no BIGINT count, and REPEAT of a negative count

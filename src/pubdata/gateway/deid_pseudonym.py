@@ -32,6 +32,7 @@ from sqlglot import exp
 
 from pubdata.errors import InputError
 from pubdata.gateway.deid_sql import ColumnLike, as_text, concat, substring, text
+from pubdata.messages import text as sentence
 
 #: SHA-256 block size in bytes: keys are padded (or first hashed) to this length.
 BLOCK_SIZE = 64
@@ -44,7 +45,7 @@ _SLOT = re.compile(r"^[a-z0-9_]{1,40}$")
 
 def _check_slot(slot: str) -> str:
     if not _SLOT.match(slot):
-        raise InputError(f"pseudonym slot must be 1-40 of a-z, 0-9 and _, not {slot!r}")
+        raise InputError(sentence("pseudonym slot must be 1-40 of a-z, 0-9 and _, not {slot!r}", slot=slot))
     return slot
 
 
@@ -57,7 +58,11 @@ def variable_names(slot: str) -> tuple[str, str]:
 def pseudonym_variables(slot: str, key: bytes) -> dict[str, bytes]:
     """What the engine must ``SET VARIABLE`` (as BLOB parameters, never as SQL literals) for `slot`."""
     if len(key) < MIN_KEY_BYTES:
-        raise InputError(f"a pseudonym key needs at least {MIN_KEY_BYTES} bytes, got {len(key)}")
+        raise InputError(
+            sentence(
+                "a pseudonym key needs at least {least} bytes, got {got}", least=MIN_KEY_BYTES, got=len(key)
+            )
+        )
     padded = (hashlib.sha256(key).digest() if len(key) > BLOCK_SIZE else key).ljust(BLOCK_SIZE, b"\0")
     inner, outer = variable_names(slot)
     return {inner: bytes(b ^ 0x36 for b in padded), outer: bytes(b ^ 0x5C for b in padded)}
@@ -72,7 +77,9 @@ def pseudonym(column: ColumnLike, slot: str, length: int = 20) -> exp.Expression
     as UTF-8 text, keyed by the grant's key in `slot`; the same value gives the same token within a
     grant and an unrelated one under another key. NULL stays NULL."""
     if not 16 <= length <= 64:
-        raise InputError(f"pseudonym length must be 16-64 hex characters, not {length}")
+        raise InputError(
+            sentence("pseudonym length must be 16-64 hex characters, not {length}", length=length)
+        )
     inner, outer = (
         exp.Anonymous(this="GETVARIABLE", expressions=[text(name)]) for name in variable_names(slot)
     )
