@@ -84,7 +84,7 @@ class _Walk:
 
     def _query_node(self, node: dict[str, Any], kind: str, ctes: frozenset[str]) -> None:
         if kind not in QUERY_NODES:
-            raise QueryRefused(f"the engine does not run queries containing {kind}")
+            raise QueryRefused(text("the engine does not run queries containing {kind}", kind=kind))
         if kind == "RECURSIVE_CTE_NODE":
             ctes = ctes | {str(node.get("ctename", "")).casefold()}
         earlier = ctes
