@@ -53,6 +53,21 @@ def test_a_missing_grant_is_refused_in_chinese_with_the_rule(world: World) -> No
     assert say(error, "en") == str(error)
 
 
+@pytest.mark.req("REQ-17")
+def test_a_purpose_outside_the_grant_names_the_granted_one(world: World) -> None:
+    grant = make_grant(world, application="union_other", purpose="职工 慰问")
+    error, _ = denied(world, "union_other", "商业营销", ["people"])
+    assert error.rule is AccessRule.OUTSIDE_PURPOSE
+    assert str(error) == (
+        f"outside purpose: people is granted to union_other for grant {grant.id}: '职工 慰问', "
+        "not '商业营销' (REQ-17)"
+    )
+    assert say(error, "zh_CN") == (
+        f"超出授权用途：目录 people 通过授权 {grant.id} 授予应用 union_other，用途为 '职工 慰问'，"
+        "而非 '商业营销'（REQ-17）"
+    )
+
+
 def test_an_unknown_entry_is_named_as_it_was_written(world: World) -> None:
     error, _ = denied(world, "union_care", "x", ["ghosts"])
     assert str(error) == "no catalogue entry 'ghosts'"

@@ -167,15 +167,8 @@ def _grant_for(
         )
     active = [g for g in mine if grant_state(g, now) == "active"]
     if active:
-        allowed = "; ".join(f"grant {g.id}: {g.purpose!r}" for g in active)
         request.refuse(
-            text(
-                "outside purpose: {code} is granted to {app} for {allowed}, not {purpose!r}",
-                code=code,
-                app=app.code,
-                allowed=allowed,
-                purpose=request.purpose,
-            ),
+            _outside_purpose(active, code, app.code, request.purpose),
             AccessRule.OUTSIDE_PURPOSE,
             "REQ-17",
             code,
@@ -239,6 +232,26 @@ def _not_active(why: str, code: str, grant: Grant, app: str, now: dt.datetime) -
         level=why,
         day=aware(grant.valid_from),
         **values,
+    )
+
+
+def _outside_purpose(active: list[Grant], code: str, app: str, stated: str) -> Text:
+    """Grants in force for other purposes: name each one's purpose, so the caller can state it."""
+    if len(active) == 1:
+        return text(
+            "outside purpose: {code} is granted to {app} for grant {grant}: {granted!r}, not {purpose!r}",
+            code=code,
+            app=app,
+            grant=active[0].id,
+            granted=active[0].purpose,
+            purpose=stated,
+        )
+    return text(
+        "outside purpose: {code} is granted to {app} for {allowed}, not {purpose!r}",
+        code=code,
+        app=app,
+        allowed="; ".join(f"grant {g.id}: {g.purpose!r}" for g in active),
+        purpose=stated,
     )
 
 
