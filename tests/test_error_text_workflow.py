@@ -13,9 +13,11 @@ from pubdata.db.models import RequestItem
 from pubdata.demo.build import build_demo
 from pubdata.errors import InputError, RuleViolation
 from pubdata.gateway.roles import NotAuthorised, Role
+from pubdata.settings import Deadlines
 from pubdata.web.error_text import say
 from pubdata.workflow.decisions import Decision, act
 from pubdata.workflow.request_states import OPEN_STEPS, TRANSITIONS, Action, ItemState, transition
+from pubdata.workflow.working_days import LOCAL_TZ, CalendarYearUnknown, deadline_for
 from pubdata.workspace import Workspace
 from requests_support import (
     COMPETENT,
@@ -111,3 +113,18 @@ def test_a_move_from_the_wrong_state_keeps_its_english_and_names_the_state_in_ch
     chinese = say(refused.value, "zh_CN")
     assert f"“{state.label}”（{state.value}）" in chinese and action.value in chinese
     assert chinese.endswith("（REQ-16）") and re.search(r"申请事项", chinese)
+
+
+@pytest.mark.req("REQ-13")
+def test_a_deadline_in_an_unpublished_year_is_refused_in_chinese() -> None:
+    start = dt.datetime(2026, 12, 30, 9, 0, tzinfo=LOCAL_TZ)
+    with pytest.raises(CalendarYearUnknown) as unknown:
+        deadline_for("decide", start, Deadlines(unknown_year="refuse"))
+    assert str(unknown.value) == (
+        "no official working-day calendar for 2027: the holidays and make-up working days of 2027 are "
+        "not known yet; update the chinesecalendar package once the State Council has published them"
+    )
+    assert say(unknown.value, "zh_CN") == (
+        "尚无 2027 年的官方工作日历：2027 年的节假日和调休上班日尚未公布；"
+        "请在国务院公布后更新 chinesecalendar 软件包"
+    )

@@ -10,6 +10,7 @@ from pubdata import audit
 from pubdata.db.models import MailRecipient
 from pubdata.errors import InputError
 from pubdata.gateway.identity import find_user
+from pubdata.messages import text
 
 #: A plain ``local@domain.tld`` address: no display name, no spaces, no header-breaking characters.
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
@@ -33,7 +34,9 @@ def set_mail_address(
         return None
     address = address.strip()
     if len(address) > 254 or not _ADDRESS.match(address):
-        raise InputError(f"{address!r} is not an e-mail address (name@domain)", column="address")
+        raise InputError(
+            text("{address!r} is not an e-mail address (name@domain)", address=address), column="address"
+        )
     if row is None:
         row = MailRecipient(user_id=user.id, address=address, enabled=enabled)
         session.add(row)

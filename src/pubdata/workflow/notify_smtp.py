@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from pubdata.errors import PubdataError
+from pubdata.messages import text
 from pubdata.settings import Smtp
 
 
@@ -46,14 +47,24 @@ def send_message(smtp: Smtp, message: EmailMessage) -> None:
                 server.starttls(context=ssl.create_default_context())
             if smtp.username:
                 if password is None:
-                    raise MailError(f"SMTP login {smtp.username!r} needs ${smtp.password_env} to be set")
+                    raise MailError(
+                        text(
+                            "SMTP login {username!r} needs ${variable} to be set",
+                            username=smtp.username,
+                            variable=smtp.password_env,
+                        )
+                    )
                 server.login(smtp.username, password)
             server.send_message(message)
     except MailError:
         raise
     except UnicodeError:
         # smtplib encodes logins and addresses as ASCII; its message could quote the password.
-        raise MailError(f"SMTP {smtp.host}:{smtp.port}: login and addresses must be ASCII") from None
+        raise MailError(
+            text("SMTP {host}:{port}: login and addresses must be ASCII", host=smtp.host, port=smtp.port)
+        ) from None
     except (smtplib.SMTPException, OSError) as exc:
         reason = _redact(f"{type(exc).__name__}: {exc}", password)
-        raise MailError(f"SMTP {smtp.host}:{smtp.port}: {reason}") from None
+        raise MailError(
+            text("SMTP {host}:{port}: {reason}", host=smtp.host, port=smtp.port, reason=reason)
+        ) from None

@@ -35,6 +35,7 @@ from pubdata.ingest.normalise import (
     parse_timestamp,
 )
 from pubdata.ingest.validators import get_validator
+from pubdata.messages import text as said
 
 
 def check_records(entry: CatalogEntry, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -42,22 +43,34 @@ def check_records(entry: CatalogEntry, records: Sequence[Mapping[str, Any]]) -> 
     keys = [str(k) for k in entry.key_fields]
     if not keys:
         raise InputError(
-            f"entry {entry.code} declares no key fields, so its records cannot be named in an objection; "
-            "ask its provider to declare key fields",
+            said(
+                "entry {code} declares no key fields, so its records cannot be named in an objection; "
+                "ask its provider to declare key fields",
+                code=entry.code,
+            ),
             column="records",
         )
     if not records:
-        raise InputError("name at least one record, by its key fields: " + ", ".join(keys), column="records")
+        raise InputError(
+            said("name at least one record, by its key fields: {keys}", keys=", ".join(keys)),
+            column="records",
+        )
     fields = {f.name: f for f in entry.fields}
     checked: list[dict[str, Any]] = []
     for row, record in enumerate(records, start=1):
         if not isinstance(record, Mapping):
-            raise InputError(f"record {row} is not a mapping of key field to value", row=row)
+            raise InputError(said("record {row} is not a mapping of key field to value", row=row), row=row)
         for name in record:
             if name not in keys:
                 raise InputError(
-                    f"record {row} names {name!r}, which is not a key field of {entry.code}; "
-                    f"its key fields are {', '.join(keys)}",
+                    said(
+                        "record {row} names {name!r}, which is not a key field of {code}; "
+                        "its key fields are {keys}",
+                        row=row,
+                        name=name,
+                        code=entry.code,
+                        keys=", ".join(keys),
+                    ),
                     row=row,
                     column=str(name),
                 )
@@ -71,7 +84,9 @@ def _stored_value(field: CatalogField | None, value: Any, row: int, name: str) -
     text = clean(str(value)) if value is not None else None
     if not text:
         raise InputError(
-            f"record {row} does not give key field {name!r}; give every key field", row=row, column=name
+            said("record {row} does not give key field {name!r}; give every key field", row=row, name=name),
+            row=row,
+            column=name,
         )
     kind = field.data_type if field is not None else FieldType.STRING
     parsed: Any = text
@@ -89,7 +104,11 @@ def _stored_value(field: CatalogField | None, value: Any, row: int, name: str) -
     elif kind is FieldType.BOOLEAN:
         parsed = parse_boolean(text)
     if parsed is None:
-        raise InputError(f"record {row}: {value!r} is not a {kind.label} value", row=row, column=name)
+        raise InputError(
+            said("record {row}: {value!r} is not a {kind} value", row=row, value=value, kind=kind.label),
+            row=row,
+            column=name,
+        )
     if field is not None and field.validator and isinstance(parsed, str):
         parsed = _validated(field.validator, parsed, row, name)
     return parsed
@@ -103,6 +122,14 @@ def _validated(validator_name: str, text: str, row: int, name: str) -> str:
     problem = validator.check(normalised, None)
     if problem is not None:
         raise InputError(
-            f"record {row}: {text!r} is not a valid {validator.label} ({problem})", row=row, column=name
+            said(
+                "record {row}: {value!r} is not a valid {validator} ({problem})",
+                row=row,
+                value=text,
+                validator=validator.label,
+                problem=problem,
+            ),
+            row=row,
+            column=name,
         )
     return normalised

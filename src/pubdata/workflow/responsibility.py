@@ -24,6 +24,7 @@ from pubdata import audit
 from pubdata.db.models import Organisation, ResponsiblePerson, utcnow
 from pubdata.errors import InputError, RuleViolation
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
+from pubdata.messages import text
 from pubdata.settings import Settings
 from pubdata.vocabulary import Labelled
 from pubdata.workflow.notify import notify
@@ -98,7 +99,9 @@ def record_holder(
     name, contact = _clean(name), _clean(contact)
     now = now.astimezone(dt.UTC)  # SQLite keeps the wall time and drops the zone: store UTC only
     if name is None and contact is not None:
-        raise InputError(f"a contact without a name for the {duty.label}: give the person's name too")
+        raise InputError(
+            text("a contact without a name for the {duty}: give the person's name too", duty=duty.label)
+        )
     name_column, contact_column = CURRENT_COPY[duty]
     seen_name, seen_contact = getattr(organisation, name_column), getattr(organisation, contact_column)
     if (seen_name, seen_contact) == (name, contact):
@@ -115,8 +118,12 @@ def record_holder(
     )
     if getattr(moved, "rowcount", 0) != 1:
         raise RuleViolation(
-            f"the {duty.label} of {organisation.name} was changed by someone else meanwhile; "
-            "reload the organisation and try again",
+            text(
+                "the {duty} of {organisation} was changed by someone else meanwhile; "
+                "reload the organisation and try again",
+                duty=duty.label,
+                organisation=organisation.name,
+            ),
             req="REQ-25",
         )
     set_committed_value(organisation, name_column, name)
@@ -195,8 +202,12 @@ def require_may_change(principal: Principal, organisation: Organisation) -> None
     if principal.has_role(Role.PLATFORM_ADMIN) or is_competent_for(principal, organisation.division_code):
         return
     raise NotAuthorised(
-        f"{principal.user.login} may not change the responsible persons of {organisation.name}: only a "
-        "platform administrator or a competent department (公共数据主管部门) covering it may"
+        text(
+            "{login} may not change the responsible persons of {organisation}: only a "
+            "platform administrator or a competent department (公共数据主管部门) covering it may",
+            login=principal.user.login,
+            organisation=organisation.name,
+        )
     )
 
 

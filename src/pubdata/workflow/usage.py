@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from pubdata.catalog.service import get_entry
 from pubdata.db.models import CatalogEntry, Organisation, UsageDaily
 from pubdata.errors import PubdataError
+from pubdata.messages import text
 from pubdata.workflow.working_days import LOCAL_TZ
 
 #: Dialect → its INSERT with ON CONFLICT; the two databases the platform runs on say it the same way.
@@ -109,7 +110,13 @@ class DayUsage:
 
 def _period(since: dt.date | None, until: dt.date | None) -> list[Any]:
     if since is not None and until is not None and since > until:
-        raise PubdataError(f"since {since} is after until {until}: give the first day, then the last")
+        raise PubdataError(
+            text(
+                "since {since} is after until {until}: give the first day, then the last",
+                since=since,
+                until=until,
+            )
+        )
     conditions: list[Any] = []
     if since is not None:
         conditions.append(UsageDaily.day >= since)

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from pubdata.errors import PubdataError
+from pubdata.messages import text
 from pubdata.settings import Deadlines
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -53,9 +54,12 @@ class CalendarYearUnknown(PubdataError):
 
     def __init__(self, year: int) -> None:
         super().__init__(
-            f"no official working-day calendar for {year}: the holidays and make-up working days "
-            f"of {year} are not known yet; update the chinesecalendar package once the State "
-            "Council has published them"
+            text(
+                "no official working-day calendar for {year}: the holidays and make-up working days "
+                "of {year} are not known yet; update the chinesecalendar package once the State "
+                "Council has published them",
+                year=year,
+            )
         )
         self.year = year
 
