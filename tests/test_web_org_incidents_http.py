@@ -261,6 +261,9 @@ def test_an_incident_is_reported_worked_and_closed_by_the_right_people(app: Any,
         "/incidents", data={**form, "occurred_at": "2027-01-01T00:00", "csrf_token": csrf_of(listing)}
     )
     assert future.status_code == 400 and 'id="error-occurred_at"' in future.text
+    # The refusal is said in the page's language, the field named in it (the API keeps the English).
+    assert "晚于当前时间" in future.text and "字段 occurred_at：发生时间 2027-01-01" in future.text
+    assert "is in the future" not in future.text
     made = provider.post("/incidents", data={**form, "csrf_token": csrf_of(listing)}, follow_redirects=False)
     assert made.status_code == 303
     path = made.headers["location"]
