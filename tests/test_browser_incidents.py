@@ -201,7 +201,7 @@ def test_a_report_without_a_title_or_a_move_without_a_note_changes_nothing(porta
     with provider.expect_response(f"{url}{path}/update") as moved:
         provider.locator('form[data-move="update"] button').click()
     assert moved.value.status == 400
-    assert "a note is needed" in provider.locator("#incident-error").inner_text()
+    assert "须填写说明" in provider.locator("#incident-error").inner_text()
     provider.goto(f"{url}{path}")
     assert provider.locator("#incident").get_attribute("data-state") == "reported"
     assert len(history(provider)) == 1, "the refused move left no step"

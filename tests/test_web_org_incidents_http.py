@@ -87,7 +87,7 @@ def test_responsible_persons_are_shown_and_only_the_competent_department_may_cha
         "/org/responsible",
         data={"csrf_token": csrf_of(own), "organisation": rst.uscc, "duty": "head", "name": "冒名者"},
     )
-    assert refused.status_code == 403 and "may not change the responsible persons" in refused.text
+    assert refused.status_code == 403 and "无权更改" in refused.text and "的责任人" in refused.text
     refusals = [e for e in _events(workspace, "org.responsible", rst.uscc) if e.actor == "zj_rst"]
     assert [e.outcome for e in refusals] == ["refused"], "the refusal is audited, nothing else"
 

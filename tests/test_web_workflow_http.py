@@ -112,7 +112,9 @@ def test_a_missing_term_is_the_services_sentence(app: Any, demo: Any) -> None:
     token = csrf_of(union.get("/cart").text)
     answer = union.post("/cart/submit", data={"csrf_token": token, "delivery_mode": "fax"})
     assert answer.status_code == 400
-    assert 'id="error-delivery_mode"' in answer.text and "delivery mode" in answer.text
+    assert (
+        'id="error-delivery_mode"' in answer.text and "交付方式 &#39;fax&#39; 不在可选范围内" in answer.text
+    )
 
 
 def test_provider_refuses_and_the_reason_is_escaped(app: Any, demo: Any) -> None:
@@ -128,7 +130,7 @@ def test_provider_refuses_and_the_reason_is_escaped(app: Any, demo: Any) -> None
     assert f'data-item="{item}"' in waiting
     token = csrf_of(waiting)
     empty = provider.post(f"/requests/{request_id}/items/{item}/refuse", data={"csrf_token": token})
-    assert empty.status_code == 400 and "needs a reason" in empty.text
+    assert empty.status_code == 400 and "须填写理由" in empty.text
     provider.post(f"/requests/{request_id}/items/{item}/refuse", data={"csrf_token": token, "reason": EVIL})
     shown = client_for(app, users, "jx_zgh").get(f"/requests/{request_id}").text
     assert EVIL not in shown and "&lt;script&gt;alert(" in shown
@@ -151,7 +153,7 @@ def test_provider_approves_narrower_with_a_mask(app: Any, demo: Any) -> None:
         f"/requests/{request_id}/items/{item}/approve",
         data={"csrf_token": csrf_of(page), "field": ["id_number", "mobile"]},
     )
-    assert wider.status_code == 400 and "never widen" in wider.text
+    assert wider.status_code == 400 and "不能扩大" in wider.text
     done = provider.post(
         f"/requests/{request_id}/items/{item}/approve",
         data={

@@ -156,7 +156,10 @@ def _take(
     _authorise(principal, item, step.party, action)
     reason = (decision.reason or "").strip() or None
     if step.needs_reason and reason is None:
-        raise InputError(f"{action.value} ({action.label}) needs a reason", column="reason")
+        raise InputError(
+            text("{action} ({label}) needs a reason", action=action.value, label=action.label),
+            column="reason",
+        )
     tenant = settings.for_tenant(item.entry.provider.division_code)
     to = after_check(item.entry.share_class, item.dispute_reason) if action is Action.CHECK else step.to[0]
     login = principal.user.login
@@ -208,8 +211,10 @@ def _make_grant(
     wider = sorted(set(shared) - set(asked))
     if wider:
         raise InputError(
-            f"the request did not ask for {', '.join(wider)}: "
-            "a decision may narrow a request, never widen it",
+            text(
+                "the request did not ask for {fields}: a decision may narrow a request, never widen it",
+                fields=", ".join(wider),
+            ),
             column="fields",
         )
     prefix = (decision.region_prefix or "").strip() or item.region_prefix

@@ -284,7 +284,13 @@ def move(
         else:
             _require_staff(principal, incident.organisation_id, doing)
         if not note.strip():
-            raise InputError(f"a note is needed to {action} incident {incident.id}: say what was done")
+            raise InputError(
+                text(
+                    "a note is needed to {action} incident {id}: say what was done",
+                    action=action,
+                    id=incident.id,
+                )
+            )
         if seen_state not in step.sources:
             raise RuleViolation(
                 text(

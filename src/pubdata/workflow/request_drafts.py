@@ -55,7 +55,11 @@ def set_terms(
     request = requests.own_draft(session, principal, request_id, "change a sharing request")
     if delivery_mode not in requests.DELIVERY_MODES:
         raise InputError(
-            f"delivery mode {delivery_mode!r} is not one of {', '.join(requests.DELIVERY_MODES)}",
+            text(
+                "delivery mode {mode!r} is not one of {modes}",
+                mode=delivery_mode,
+                modes=", ".join(requests.DELIVERY_MODES),
+            ),
             column="delivery_mode",
         )
     request.application = requests._application(session, application)

@@ -85,7 +85,11 @@ def create_request(
     org = _requester_org(principal, "create a sharing request")
     if delivery_mode not in DELIVERY_MODES:
         raise InputError(
-            f"delivery mode {delivery_mode!r} is not one of {', '.join(DELIVERY_MODES)}",
+            text(
+                "delivery mode {mode!r} is not one of {modes}",
+                mode=delivery_mode,
+                modes=", ".join(DELIVERY_MODES),
+            ),
             column="delivery_mode",
         )
     request = SharingRequest(

@@ -202,8 +202,12 @@ def require_may_change(principal: Principal, organisation: Organisation) -> None
     if principal.has_role(Role.PLATFORM_ADMIN) or is_competent_for(principal, organisation.division_code):
         return
     raise NotAuthorised(
-        f"{principal.user.login} may not change the responsible persons of {organisation.name}: only a "
-        "platform administrator or a competent department (公共数据主管部门) covering it may"
+        text(
+            "{login} may not change the responsible persons of {organisation}: only a platform "
+            "administrator or a competent department (公共数据主管部门) covering it may",
+            login=principal.user.login,
+            organisation=organisation.name,
+        )
     )
 
 
