@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -39,9 +38,9 @@ import duckdb
 import httpx
 import pyarrow as pa
 
+from bench.serving import HOST, free_port, served
 from bench.support import APPLICATION, ENTRY, PURPOSE, BenchWorld, bench_world
 
-HOST = "127.0.0.1"
 TABLE = "persons"
 DATASETTE_PAGE = 1_000
 DEADLINE_S = 900.0
@@ -57,42 +56,6 @@ class Download:
 
 
 # --- servers -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def served(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
-    """Run a server until the block ends; wait (at most 60 s) until `ready_url` answers 200."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            _wait_ready(process, ready_url, log)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    until = time.monotonic() + 60
-    while time.monotonic() < until:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited: {log.read_text('utf-8', 'replace')[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within 60 s")
 
 
 def ensure_datasette(venv: Path) -> Path:

@@ -28,7 +28,6 @@ import io
 import json
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -41,9 +40,8 @@ import httpx
 import psutil
 import pyarrow as pa
 
-from bench.export import free_port
+from bench.serving import HOST, free_port, served
 
-HOST = "127.0.0.1"
 #: The demo's scale for the bench's own workspace: the union's grant then covers about 4 000 rows.
 DEMO_SCALE = 0.5
 #: Seconds before the RSS ratio starts counting: under 50 clients the server's caches (SQLAlchemy's
@@ -107,31 +105,9 @@ def serving(home: Path, log: Path) -> Iterator[tuple[str, psutil.Process]]:
         "--port",
         str(port),
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            base = f"http://{HOST}:{port}"
-            _wait_ready(process, f"{base}/healthz", log)
-            yield base, psutil.Process(process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    until = time.monotonic() + 60
-    while time.monotonic() < until:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text('utf-8', 'replace')[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within 60 s")
+    base = f"http://{HOST}:{port}"
+    with served(command, f"{base}/healthz", log) as process:
+        yield base, psutil.Process(process.pid)
 
 
 def rss_mb(process: psutil.Process) -> float:
