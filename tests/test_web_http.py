@@ -13,27 +13,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from gateway_support import JIAXING, SOCIAL, demo_users
+from gateway_support import JIAXING, SOCIAL
 from pubdata.api.app import create_app
 from pubdata.catalog import service
 from pubdata.db.models import AuditEvent, PortalSession, SignInFailure, SignInLock, aware
-from pubdata.demo.build import build_demo
 from pubdata.gateway import access
 from pubdata.web import visitor
 from pubdata.web.middleware import CSP
 from pubdata.workspace import Workspace
-from web_support import csrf_of, sign_in
+from web_support import DemoPortal, csrf_of, demo_portal, sign_in
 
 EVIL = "<script>alert('x')</script>"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, dict[str, Any]]]]:
-    home = tmp_path_factory.mktemp("web") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
-    yield workspace, demo_users(home)
-    workspace.engine.dispose()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "web")
 
 
 @pytest.fixture

@@ -13,15 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users
+from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL
 from pubdata.api.app import create_app
 from pubdata.db.models import AuditEvent, Organisation, RequestItem, ResponsiblePerson, SharingRequest
-from pubdata.demo.build import build_demo
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.web.i18n import translations
 from pubdata.web.pages_requests import STEP_LABELS, STEPS
 from pubdata.workspace import Workspace
-from web_support import csrf_of, sign_in
+from web_support import DemoPortal, client_for, clocked_app, csrf_of, demo_portal
 
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 EVIL = "<script>alert('x')</script>"
@@ -30,26 +29,13 @@ RST = "省人社厅"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, Any]]]:
-    home = tmp_path_factory.mktemp("weborg") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
-    yield workspace, demo_users(home)
-    workspace.engine.dispose()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "weborg")
 
 
 @pytest.fixture
-def app(demo: tuple[Workspace, dict[str, Any]]) -> Any:
-    made = create_app(demo[0])
-    made.state.clock = lambda: NOW
-    return made
-
-
-def client_for(app: Any, users: dict[str, Any], login: str) -> TestClient:
-    client = TestClient(app)
-    answer = sign_in(client, login, users[login]["password"])
-    assert answer.status_code == 303, login  # type: ignore[attr-defined]
-    return client
+def app(demo: DemoPortal) -> Any:
+    return clocked_app(demo[0], NOW)
 
 
 def _org(workspace: Workspace, name: str) -> Organisation:

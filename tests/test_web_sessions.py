@@ -12,25 +12,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from gateway_support import demo_users
 from pubdata.api.app import create_app
 from pubdata.db.models import PortalSession, SignInFailure, SignInLock
-from pubdata.demo.build import build_demo
 from pubdata.web.sessions import SessionStore
 from pubdata.workflow.tick import run_tick
 from pubdata.workspace import Workspace
-from web_support import csrf_of, sign_in
+from web_support import DemoPortal, csrf_of, demo_portal, sign_in
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, dict[str, Any]]]]:
-    home = tmp_path_factory.mktemp("sessions") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
-    yield workspace, demo_users(home)
-    workspace.engine.dispose()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "sessions")
 
 
 @pytest.fixture

@@ -11,25 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway_support import PARK_APP, PARK_PURPOSE, SOCIAL, bearer, demo_users
+from gateway_support import PARK_APP, PARK_PURPOSE, SOCIAL, bearer
 from pubdata import audit
 from pubdata.api.app import create_app
 from pubdata.db.models import Application, AuditEvent, PortalSession
-from pubdata.demo.build import build_demo
 from pubdata.web import pages_catalog
 from pubdata.workspace import Workspace
-from web_support import csrf_of, sign_in
+from web_support import DemoPortal, csrf_of, demo_portal, sign_in
 
 UNION_ENTRY = "jxzgh_park_members"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, dict[str, Any]]]]:
-    home = tmp_path_factory.mktemp("web-settings") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
-    yield workspace, demo_users(home)
-    workspace.engine.dispose()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "web-settings")
 
 
 @pytest.fixture

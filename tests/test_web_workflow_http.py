@@ -10,16 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users
-from pubdata.api.app import create_app
+from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL
 from pubdata.db.models import Objection, RequestItem
-from pubdata.demo.build import build_demo
 from pubdata.workflow import sla
 from pubdata.workspace import Workspace
-from web_support import csrf_of, sign_in
+from web_support import DemoPortal, client_for, clocked_app, csrf_of, demo_portal
 
 EVIL = "<script>alert('x')</script>"
 #: The pages' clock: just after the demo was built, so every deadline stays inside 2026.
@@ -27,26 +24,13 @@ NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, Any]]]:
-    home = tmp_path_factory.mktemp("webflow") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
-    yield workspace, demo_users(home)
-    workspace.engine.dispose()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "webflow")
 
 
 @pytest.fixture
-def app(demo: tuple[Workspace, dict[str, Any]]) -> Any:
-    made = create_app(demo[0])
-    made.state.clock = lambda: NOW
-    return made
-
-
-def client_for(app: Any, users: dict[str, Any], login: str) -> TestClient:
-    client = TestClient(app)
-    answer = sign_in(client, login, users[login]["password"])
-    assert answer.status_code == 303, login  # type: ignore[attr-defined]
-    return client
+def app(demo: DemoPortal) -> Any:
+    return clocked_app(demo[0], NOW)
 
 
 def _file_request(app: Any, users: dict[str, Any], fields: list[str]) -> int:
