@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright import sync_api
 
 from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users, serving
 from pubdata.demo.build import build_demo
-from test_browser_portal import ARGS, CHROMIUM, SHOTS, sign_in
+from test_browser_portal import CHROMIUM, SHOTS, browser, sign_in
+
+__all__ = ["browser"]  # the shared Chromium of the portal's journeys
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
 
@@ -25,14 +26,6 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     build_demo(home, scale=0.02)
     with serving(home) as server:
         yield server.url, demo_users(home)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield launched
-        launched.close()
 
 
 class Pages:
