@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata import audit
-from pubdata.db.models import User
+from pubdata.db.models import User, utcnow
 from pubdata.gateway.identity import verify_password
 from pubdata.web.i18n import LOCALES
-from pubdata.web.sessions import LANG_COOKIE, utcnow
+from pubdata.web.sessions import LANG_COOKIE
 from pubdata.web.templating import render
 from pubdata.web.visitor import portal, web_session, workspace_of
 

@@ -14,12 +14,11 @@ from pubdata.api import reads
 from pubdata.api.query import get_engine
 from pubdata.catalog import search, service
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
-from pubdata.db.models import CatalogEntry, DatasetVersion
+from pubdata.db.models import CatalogEntry, DatasetVersion, utcnow
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal, Role
 from pubdata.web.error_text import say
 from pubdata.web.i18n import translations
-from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
 from pubdata.web.viewer import sample, treatments, visible_entry
 from pubdata.web.visitor import N_, PageError, locale_of, signed_in, workspace_of

@@ -18,10 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata.catalog.classes import EntryState, Level
-from pubdata.db.models import CatalogEntry
+from pubdata.db.models import CatalogEntry, utcnow
 from pubdata.gateway.roles import Principal
 from pubdata.web.i18n import translations
-from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
 from pubdata.web.visitor import DASHBOARD_ROLES, N_, locale_of, require_roles, signed_in, workspace_of
 from pubdata.workflow import figures, sla

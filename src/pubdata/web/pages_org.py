@@ -19,13 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import ApiToken, Application, Organisation, User
+from pubdata.db.models import ApiToken, Application, Organisation, User, utcnow
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway import identity
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, Principal, Role, Scope
 from pubdata.web import pages_responsible
 from pubdata.web.error_text import say
-from pubdata.web.sessions import utcnow
 from pubdata.web.templating import render
 from pubdata.web.visitor import APPLICATION_ROLES, PageError, locale_of, may_open, signed_in, workspace_of
 

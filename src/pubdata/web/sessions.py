@@ -21,16 +21,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pubdata.db.models import PortalSession, aware
+from pubdata.db.models import PortalSession, aware, utcnow
 
 COOKIE = "pubdata_session"
 LANG_COOKIE = "pubdata_lang"
 #: The most a lookup lets the stored last-seen time lag behind before writing it.
 TOUCH_AT_MOST = dt.timedelta(minutes=1)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _key(session_id: str) -> str:

@@ -8,10 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pubdata.db.models import RequestItem
+from pubdata.db.models import RequestItem, utcnow
 from pubdata.errors import PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
-from pubdata.web.sessions import utcnow
 from pubdata.web.visitor import signed_in
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import TRANSITIONS, Action, ItemState, Party, actions_from
