@@ -128,8 +128,9 @@ def test_consumer_runs_a_query_and_downloads_csv_with_chinese_intact(portal: Any
     with page.expect_download() as waiting:
         page.locator('button[data-format="csv"]').click()
     download = waiting.value
-    text = Path(download.path()).read_bytes().decode("utf-8")
-    table = list(csv.reader(io.StringIO(text)))
+    data = Path(download.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # a CSV for Excel: a BOM, so Chinese opens right
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     # `_disputed`: the demo holds a flagged objection on this entry, so row-level answers mark it.
     assert table[0] == ["name", "insurance_type", "division_code", "_disputed"]
     assert len(table) == 6 and any("保险" in row[1] for row in table[1:])

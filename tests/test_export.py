@@ -73,7 +73,7 @@ def test_csv_with_bom_opens_with_chinese_headers_and_quoted_values_intact() -> N
     assert rows[1] == ["330402********1234", "3", "2021-03-01", "4200.50", '含"引号",与逗号']
     assert rows[2][4] == "line\nbreak" and rows[2][0] == ""
     assert len(rows) == 4
-    assert not export("csv").startswith(UTF8_BOM)
+    assert not export("csv", csv_raw=True).startswith(UTF8_BOM)
 
 
 def test_jsonl_is_one_object_per_row_in_order() -> None:
@@ -152,7 +152,7 @@ def test_json_formats_round_trip_any_text_and_integers(values: list[tuple[str | 
     lines = export("jsonl", table).decode("utf-8").split("\n")[:-1]
     assert [json.loads(line) for line in lines] == expected
     assert json.loads(export("json", table))["rows"] == [[r["名称"], r["n"]] for r in expected]
-    parsed = list(csv.reader(io.StringIO(export("csv", table).decode("utf-8"), newline="")))
+    parsed = list(csv.reader(io.StringIO(export("csv", table, csv_raw=True).decode("utf-8"), newline="")))
     assert parsed[1:] == [
         ["" if r["名称"] is None else r["名称"], "" if r["n"] is None else str(r["n"])] for r in expected
     ]

@@ -30,7 +30,7 @@ from pubdata.gateway.roles import Principal
 router = APIRouter(prefix="/api/v1", tags=["gateway"])
 _ENGINE_LOCK = threading.Lock()
 #: Query parameters of the rows route that are not field filters.
-ROWS_PARAMETERS = frozenset({"purpose", "application", "limit", "offset", "format", "bom"})
+ROWS_PARAMETERS = frozenset({"purpose", "application", "limit", "offset", "format", "bom", "csv_raw"})
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "The SQL breaks a policy rule, or the query failed."},
     401: {"model": ErrorOut, "description": "Missing, unknown, expired or revoked token."},
@@ -88,7 +88,14 @@ class QueryIn(BaseModel):
         default=None, ge=1, description="Row cap (json: default 1000, at most 10000; xlsx: 100000)."
     )
     offset: int = Field(default=0, ge=0, description="Rows of the answer to skip (paging).")
-    bom: bool = Field(default=False, description="Start CSV with a UTF-8 BOM, for Excel.")
+    bom: bool | None = Field(
+        default=None, description="Start CSV with a UTF-8 BOM, for Excel (default: yes, unless `csv_raw`)."
+    )
+    csv_raw: bool = Field(
+        default=False,
+        description="CSV as stored, for programs: no `'` before text cells that start with = + - @, "
+        "tab or CR, LF line ends, no BOM unless `bom`. The default CSV is for Excel.",
+    )
 
 
 def _streamed(answer: QueryResponse) -> StreamingResponse:
@@ -111,6 +118,7 @@ def post_query(
         max_rows=body.max_rows,
         offset=body.offset,
         bom=body.bom,
+        csv_raw=body.csv_raw,
     )
     return _streamed(answer)
 
@@ -135,7 +143,8 @@ def get_rows(
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page.")] = 100,
     offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
     format: Annotated[str, Query(description="Answer format, as for POST /query.")] = "json",
-    bom: Annotated[bool, Query(description="UTF-8 BOM before CSV.")] = False,
+    bom: Annotated[bool | None, Query(description="UTF-8 BOM before CSV (default: unless csv_raw).")] = None,
+    csv_raw: Annotated[bool, Query(description="CSV as stored, for programs (see POST /query).")] = False,
 ) -> StreamingResponse:
     """Every other query parameter ``<field>=<value>`` keeps rows whose (visible) field equals it."""
     filters = {k: v for k, v in request.query_params.items() if k not in ROWS_PARAMETERS}
@@ -150,6 +159,7 @@ def get_rows(
         max_rows=limit,
         offset=offset,
         bom=bom,
+        csv_raw=csv_raw,
         action="rows",
     )
     return _streamed(answer)

@@ -38,7 +38,17 @@ def query(
         int | None, typer.Option("--max-rows", min=1, help="Row cap [default: the format's page, or all].")
     ] = None,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Rows of the answer to skip.")] = 0,
-    bom: Annotated[bool, typer.Option("--bom", help="Start CSV with a UTF-8 BOM, for Excel.")] = False,
+    bom: Annotated[
+        bool | None,
+        typer.Option("--bom/--no-bom", help="Start CSV with a UTF-8 BOM [default: yes, unless --csv-raw]."),
+    ] = None,
+    csv_raw: Annotated[
+        bool,
+        typer.Option(
+            "--csv-raw",
+            help="CSV as stored, for programs: no ' before cells that start like a formula, LF line ends.",
+        ),
+    ] = False,
     home: Home = None,
 ) -> None:
     """Run SQL through the sharing gateway as a user: decided, rewritten, audited as over HTTP."""
@@ -57,6 +67,7 @@ def query(
             max_rows=max_rows,
             offset=offset,
             bom=bom,
+            csv_raw=csv_raw,
             channel="cli",
         )
         if out is None:

@@ -49,7 +49,9 @@ import xlsxwriter
 from sqlglot import exp
 
 from pubdata.errors import InputError
+from pubdata.gateway import csv_cells
 from pubdata.messages import text
+from pubdata.workflow.working_days import LOCAL_TZ
 
 #: Excel's sheet holds 1 048 576 rows, one of them the header.
 XLSX_MAX_ROWS = 1_048_575
@@ -65,8 +67,14 @@ class ExportJob:
 
     schema: pa.Schema
     batches: Iterable[pa.RecordBatch]
-    #: Start CSV with a UTF-8 byte-order mark, so that Excel opens Chinese text correctly.
-    bom: bool = False
+    #: CSV as stored, for programs: no formula neutralising (`csv_cells`), LF line ends, and no
+    #: byte-order mark unless `bom` asks for one. The default CSV is for Excel.
+    csv_raw: bool = False
+    #: Start CSV with a UTF-8 byte-order mark, so that Excel opens Chinese text correctly; None:
+    #: unless `csv_raw`.
+    bom: bool | None = None
+    #: The zone a spreadsheet shows zoned timestamps in (Excel cells have no zone).
+    zone: str = LOCAL_TZ.key
     #: Extra members of the ``json`` answer object (``policy``, ``offset`` …).
     meta: Mapping[str, Any] = field(default_factory=dict)
     #: Whether rows were cut at the row cap; asked after the batches are consumed.
@@ -228,12 +236,18 @@ def json_rows(
 
 
 def write_csv(job: ExportJob) -> Iterator[bytes]:
+    """For Excel unless `ExportJob.csv_raw`: a BOM, CRLF line ends, formula-like text neutralised."""
     sink = _Sink()
-    if job.bom:
+    if job.bom or (job.bom is None and not job.csv_raw):
         sink.write(UTF8_BOM)
-    with pacsv.CSVWriter(sink, job.schema) as writer:
+    schema = csv_cells.safe_schema(job.schema, raw=job.csv_raw)
+    options = pacsv.WriteOptions(eol="\n" if job.csv_raw else "\r\n")
+    with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
         for batch in job.batches:
-            writer.write_batch(batch)
+            if job.csv_raw:
+                writer.write_batch(batch.cast(schema))
+            else:
+                writer.write_batch(csv_cells.neutralise(batch, schema))
             yield sink.take()
     yield sink.take()
 
@@ -283,6 +297,18 @@ def write_parquet(job: ExportJob) -> Iterator[bytes]:
     yield sink.take()
 
 
+def wall_time(column: pa.Array, zone: str) -> pa.Array:
+    """A zoned timestamp column as the wall-clock time of `zone`, without a zone; others as they are.
+
+    XlsxWriter refuses zoned datetimes ("Excel doesn't support timezones"), and a cell has no zone:
+    the sheet shows the time the workspace's people read on their clocks.
+    """
+    kind = column.type
+    if not pa.types.is_timestamp(kind) or kind.tz is None:
+        return column
+    return pc.local_timestamp(column.cast(pa.timestamp(kind.unit, tz=zone)))
+
+
 def write_xlsx(job: ExportJob) -> Iterator[bytes]:
     """One sheet, a header row, then the rows; text is never read as a formula, URL or number."""
     with tempfile.TemporaryDirectory(prefix="pubdata-xlsx-") as folder:
@@ -297,10 +323,14 @@ def write_xlsx(job: ExportJob) -> Iterator[bytes]:
         book = xlsxwriter.Workbook(str(path), options)
         sheet = book.add_worksheet("result")
         sheet.write_row(0, 0, job.schema.names)
+        moment = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        formats = [moment if pa.types.is_timestamp(f.type) else None for f in job.schema]
         row = 1
         for batch in job.batches:
-            for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                sheet.write_row(row, 0, values)
+            columns = [wall_time(c, job.zone).to_pylist() for c in batch.columns]
+            for values in zip(*columns, strict=True):
+                for col, (value, shown) in enumerate(zip(values, formats, strict=True)):
+                    sheet.write(row, col, value, shown)
                 row += 1
         book.close()
         with path.open("rb") as file:

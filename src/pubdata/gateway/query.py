@@ -200,7 +200,8 @@ def run_query(
     now: dt.datetime | None = None,
     max_rows: int | None = None,
     batch_rows: int | None = None,
-    bom: bool = False,
+    bom: bool | None = None,
+    csv_raw: bool = False,
     offset: int = 0,
     channel: str = "api",
     action: str | None = None,
@@ -319,7 +320,9 @@ def run_query(
             meta["next_offset"] = offset + cap
         return stream.truncated
 
-    job = ExportJob(stream.schema, _tapped(batches, subjects), bom=bom, meta=meta, truncated=truncated)
+    job = ExportJob(
+        stream.schema, _tapped(batches, subjects), csv_raw=csv_raw, bom=bom, meta=meta, truncated=truncated
+    )
     if not fmt.bounded:  # bounded formats are built whole before their first byte is sent
         call.open()
     body = _serve(fmt, job, stream, served, subjects, call)

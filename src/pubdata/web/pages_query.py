@@ -114,7 +114,6 @@ def export(
             format,
             engine=get_engine(request),
             channel="web",
-            bom=False,
         )
     except PubdataError as refusal:
         context = {"error": say(refusal, locale_of(request)), "kind": type(refusal).__name__}
