@@ -116,8 +116,8 @@ def refused(world: World, login: str, app: str, purpose: str, codes: list[str], 
 # --- restricted entries through grants ------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-17", "grant-terms")
+@pytest.mark.req("REQ-27", "on-sharing")
 def test_a_grant_shows_its_fields_masked_and_only_its_region(world: World, engine: SandboxedEngine) -> None:
     make_grant(world, region_prefix="3304", region_field="division_code", purpose="区域帮扶")
     rows = query(world, engine, "SELECT * FROM people ORDER BY income", purpose="区域帮扶", codes=["people"])
@@ -135,7 +135,7 @@ def test_a_grant_shows_its_fields_masked_and_only_its_region(world: World, engin
                  purpose="区域帮扶", codes=["people"]) == [{"n": 2}]  # fmt: skip
 
 
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-17", "grant-terms")
 def test_a_row_predicate_and_chosen_deid_apply_with_keyed_pseudonyms(
     world: World, engine: SandboxedEngine
 ) -> None:
@@ -165,7 +165,7 @@ def test_a_row_predicate_and_chosen_deid_apply_with_keyed_pseudonyms(
     assert again[0]["id_number"] not in token.values() and len(again[0]["id_number"]) == 20
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_restricted_entries_need_a_grant_for_the_organisation_and_application(world: World) -> None:
     denied = refused(world, "union.clerk", "union_care", "没有授权的用途", ["reserves"])
     assert denied.rule is AccessRule.NO_GRANT and "reserves" in str(denied)
@@ -176,7 +176,7 @@ def test_restricted_entries_need_a_grant_for_the_organisation_and_application(wo
     assert denied.rule in (AccessRule.NO_GRANT, AccessRule.OUTSIDE_PURPOSE)
 
 
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-17", "refuse-outside", "audit-refusal")
 def test_outside_purpose_is_refused_and_audited_for_the_report(world: World) -> None:
     grant = make_grant(world, purpose="职工 慰问")
     assert (
@@ -193,7 +193,7 @@ def test_outside_purpose_is_refused_and_audited_for_the_report(world: World) -> 
     refused(world, "union.clerk", "union_care", "grant:999999", ["people"])
 
 
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-17", "refuse-outside")
 def test_expired_revoked_and_future_grants_are_refused_with_their_state(world: World) -> None:
     grant = make_grant(
         world, application="union_other", purpose="期限测试", valid_until=NOW + dt.timedelta(days=5)
@@ -217,8 +217,8 @@ def test_expired_revoked_and_future_grants_are_refused_with_their_state(world: W
 # --- unconditional, not shared, own data, unpublished -----------------------------------------------
 
 
-@pytest.mark.req("REQ-27")
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-27", "on-sharing")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_unconditional_entries_are_open_to_agencies_under_the_default_rules(
     world: World, engine: SandboxedEngine
 ) -> None:
@@ -236,7 +236,7 @@ def test_unconditional_entries_are_open_to_agencies_under_the_default_rules(
     assert again.policy.tables["subsidies"].version == decision.policy.tables["subsidies"].version
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_not_shared_entries_are_refused_to_everyone_but_the_provider(
     world: World, engine: SandboxedEngine
 ) -> None:
@@ -248,7 +248,6 @@ def test_not_shared_entries_are_refused_to_everyone_but_the_provider(
                  codes=["secrets"]) == [{"note": "内部"}]  # fmt: skip
 
 
-@pytest.mark.req("REQ-14")
 def test_the_provider_sees_its_own_entry_raw(world: World, engine: SandboxedEngine) -> None:
     rows = query(world, engine, "SELECT id_number, mobile FROM people ORDER BY id_number", login="hr.clerk",
                  app="hr_portal", purpose="核对", codes=["people"])  # fmt: skip
@@ -256,7 +255,7 @@ def test_the_provider_sees_its_own_entry_raw(world: World, engine: SandboxedEngi
     assert rows[0]["mobile"].isdigit()
 
 
-@pytest.mark.req("REQ-31")
+@pytest.mark.req("REQ-31", "core-important")
 def test_national_important_data_is_read_only_through_a_grant(world: World, engine: SandboxedEngine) -> None:
     # Even if an entry of important data were marked unconditional, it still needs a grant.
     with world.workspace.sessions() as s, s.begin():
@@ -298,7 +297,7 @@ def test_retired_entries_are_refused(tmp_path_factory: pytest.TempPathFactory) -
 # --- REQ-26: combining person-level entries ------------------------------------------------------
 
 
-@pytest.mark.req("REQ-26")
+@pytest.mark.req("REQ-26", "detect-combination", "result-level", "assessment-required")
 def test_joining_two_person_level_entries_needs_a_covering_assessment(
     world: World, engine: SandboxedEngine
 ) -> None:
@@ -358,7 +357,7 @@ def test_visible_entries_follow_the_same_rules(world: World) -> None:
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prefix=st.sampled_from(["3304", "330402", "3301", "3305", "33"]), floor=st.integers(4000, 8000))
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-17", "grant-terms")
 def test_generated_grants_never_show_a_row_outside_them_or_a_raw_identity_number(
     world: World, engine: SandboxedEngine, prefix: str, floor: int
 ) -> None:

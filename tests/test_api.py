@@ -183,7 +183,7 @@ def test_list_filters(client: TestClient, params: dict[str, Any], codes: set[str
     assert body["total"] == len(codes)
 
 
-@pytest.mark.req("REQ-11")
+@pytest.mark.req("REQ-11", "update-cycle", "overdue")
 def test_overdue_flag_follows_the_update_cycle(client: TestClient) -> None:
     items = {i["code"]: i for i in client.get("/api/entries").json()["items"]}
     assert items["SC-ENTERPRISE"]["overdue"] is True
@@ -218,7 +218,7 @@ def test_bad_vocabulary_is_422(client: TestClient, params: dict[str, str]) -> No
     assert client.get("/api/entries", params=params).status_code == 422
 
 
-@pytest.mark.req("REQ-10")
+@pytest.mark.req("REQ-10", "core-metadata")
 def test_detail_carries_core_metadata_fields_and_versions(client: TestClient, loaded: Workspace) -> None:
     body = client.get("/api/entries/RS-ENROL").json()
     assert body["provider"] == "浙江省人力资源和社会保障厅"

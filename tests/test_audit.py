@@ -66,7 +66,7 @@ def _kinds(report: audit.VerificationReport) -> set[tuple[str, int | None]]:
 # --- a clean log ---------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_clean_log_verifies_with_checkpoints_every_n_events(log: Workspace) -> None:
     report = _report(log)
     assert report.ok, report.problems
@@ -78,7 +78,6 @@ def test_clean_log_verifies_with_checkpoints_every_n_events(log: Workspace) -> N
         assert audit.verify_chain(s) == (True, "12 events and 2 checkpoints verified")
 
 
-@pytest.mark.req("REQ-40")
 def test_checkpoint_interval_comes_from_the_settings_file(workspace: Workspace) -> None:
     settings_file = workspace.home / "pubdata.toml"
     settings_file.write_text(
@@ -94,7 +93,7 @@ def test_checkpoint_interval_comes_from_the_settings_file(workspace: Workspace) 
     assert _report(reopened).ok
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_verification_streams_in_batches_with_the_same_result(log: Workspace) -> None:
     _tamper(log, "UPDATE audit_events SET target = 'E999' WHERE id = 7")
     with log.sessions() as s:
@@ -108,7 +107,7 @@ def test_verification_streams_in_batches_with_the_same_result(log: Workspace) ->
 _LAST_CHAR = "substr({c}, 1, length({c}) - 1) || CASE WHEN substr({c}, -1) = '9' THEN '8' ELSE '9' END"
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 @pytest.mark.parametrize(
     "statement",
     [
@@ -127,7 +126,7 @@ def test_an_edited_byte_names_the_event(log: Workspace, statement: str) -> None:
     assert "event 5 was edited" in report.problems[0].message
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_a_deleted_middle_event_is_a_gap(log: Workspace) -> None:
     _tamper(log, "DELETE FROM audit_events WHERE id = 7")
     report = _report(log)
@@ -137,7 +136,7 @@ def test_a_deleted_middle_event_is_a_gap(log: Workspace) -> None:
     assert any(p.kind == "checkpoint-mismatch" and p.checkpoint_id == 2 for p in report.problems)
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_a_deleted_first_event_is_named(log: Workspace) -> None:
     _tamper(log, "DELETE FROM audit_events WHERE id = 1")
     assert ("deleted", 2) in _kinds(_report(log))
@@ -161,7 +160,7 @@ def _forge_after(workspace: Workspace, parent_id: int, new_id: int) -> None:
     )
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_an_inserted_event_is_named(log: Workspace) -> None:
     _forge_after(log, parent_id=4, new_id=13)
     report = _report(log)
@@ -169,7 +168,7 @@ def test_an_inserted_event_is_named(log: Workspace) -> None:
     assert report.problems[0].message == "event 13 was inserted: it and event 5 both follow event 4"
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_an_event_inserted_into_a_gap_is_named(log: Workspace) -> None:
     with log.engine.begin() as c:  # make room in the middle, as a renumbering intruder would
         for i in range(12, 6, -1):
@@ -179,7 +178,7 @@ def test_an_event_inserted_into_a_gap_is_named(log: Workspace) -> None:
     assert ("inserted", 7) in _kinds(report)
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_swapped_events_are_a_reordering(log: Workspace) -> None:
     _tamper(
         log,
@@ -192,7 +191,7 @@ def test_swapped_events_are_a_reordering(log: Workspace) -> None:
     assert {3, 4} <= {p.event_id for p in report.problems}
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_a_truncated_tail_before_a_checkpoint_is_caught(log: Workspace) -> None:
     _tamper(log, "DELETE FROM audit_events WHERE id > 7")
     report = _report(log)
@@ -200,7 +199,7 @@ def test_a_truncated_tail_before_a_checkpoint_is_caught(log: Workspace) -> None:
     assert "ends at event 7" in report.problems[0].message
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_a_chain_rewritten_beneath_a_checkpoint_is_caught(log: Workspace) -> None:
     """Delete event 3 and re-hash everything after it: the chain is whole again, the checkpoints not."""
     _tamper(log, "DELETE FROM audit_events WHERE id = 3")
@@ -222,14 +221,14 @@ def test_a_chain_rewritten_beneath_a_checkpoint_is_caught(log: Workspace) -> Non
     }
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_a_forged_checkpoint_signature_is_caught(log: Workspace) -> None:
     _tamper(log, f"UPDATE audit_checkpoints SET signature = {_LAST_CHAR.format(c='signature')} WHERE id = 1")
     report = _report(log)
     assert [(p.kind, p.checkpoint_id) for p in report.problems] == [("forged-checkpoint", 1)]
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_a_checkpoint_signed_by_another_key_is_caught(log: Workspace, tmp_path: Path) -> None:
     """An intruder signs a shorter chain with a key of their own."""
     _tamper(log, "DELETE FROM audit_checkpoints", "DELETE FROM audit_events WHERE id > 7")
@@ -258,7 +257,7 @@ for i in range(int(sys.argv[2])):
 """
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_two_processes_appending_at_once_keep_one_chain(workspace: Workspace) -> None:
     per_writer = 150
     writers = [
@@ -295,7 +294,7 @@ def _threads_append(workspace: Workspace, per_writer: int) -> None:
     assert not errors
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_two_threads_on_postgresql_keep_one_chain(pg_workspace: Workspace) -> None:
     audit.register_workspace(pg_workspace.engine, pg_workspace.home, checkpoint_every=25)
     _threads_append(pg_workspace, 60)
@@ -317,7 +316,7 @@ def _access(
         ).id
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "subject-access")
 def test_who_accessed_finds_events_without_storing_the_number(workspace: Workspace) -> None:
     first = _access(workspace, [ID_NUMBER, ID_NUMBER.lower(), " " + ID_NUMBER, USCC], rows=3)
     _access(workspace, [make_id_number("330102", "19900202", 21)], rows=1)
@@ -340,7 +339,7 @@ def test_who_accessed_finds_events_without_storing_the_number(workspace: Workspa
     assert audit.subject_hash(workspace.home, ID_NUMBER) in dump
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "subject-access")
 def test_subjects_are_deduplicated_and_hashes_checked(workspace: Workspace) -> None:
     digest = audit.subject_hash(workspace.home, ID_NUMBER)
     with workspace.sessions() as s, s.begin():
@@ -357,7 +356,7 @@ def test_subjects_are_deduplicated_and_hashes_checked(workspace: Workspace) -> N
 _ID_CHARS = st.text(alphabet="0123456789Xx ", min_size=1, max_size=20)
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "subject-access")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=_ID_CHARS)
 def test_engine_subject_hash_equals_the_index_hash(workspace: Workspace, value: str) -> None:
@@ -371,7 +370,7 @@ def test_engine_subject_hash_equals_the_index_hash(workspace: Workspace, value: 
     assert got is not None and got[0] == audit.subject_hash(workspace.home, value)
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "outside-purpose")
 def test_outside_purpose_lists_refusals_beyond_grant_and_purpose_drift(workspace: Workspace) -> None:
     def event(action: str, outcome: str, **detail: object) -> int:
         with workspace.sessions() as s, s.begin():
@@ -413,7 +412,7 @@ def _violations(source: str) -> list[str]:
     return [m.group(0) for pattern in _FORBIDDEN for m in pattern.finditer(source)]
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "append-only")
 def test_no_code_path_updates_or_deletes_audit_rows() -> None:
     assert _violations("conn.execute(text('DELETE FROM audit_events WHERE id=1'))")
     assert _violations("session.execute(update(AuditEvent).values(actor='x'))")
@@ -435,7 +434,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_cli_verify_passes_then_fails_after_one_changed_byte(log: Workspace) -> None:
     home = str(log.home)
     code, output = _cli("audit", "verify", "--home", home)
@@ -450,7 +449,7 @@ def test_cli_verify_passes_then_fails_after_one_changed_byte(log: Workspace) -> 
     assert report["ok"] is False and report["problems"][0]["event_id"] == 9
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_cli_checkpoint_and_exported_public_key(log: Workspace, tmp_path: Path) -> None:
     home = str(log.home)
     code, output = _cli("audit", "checkpoint", "--home", home, "--json")
@@ -470,7 +469,7 @@ def test_cli_checkpoint_and_exported_public_key(log: Workspace, tmp_path: Path) 
     assert code == 1 and "forged-checkpoint" in output
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "subject-access", "outside-purpose")
 def test_cli_reports(workspace: Workspace) -> None:
     home = str(workspace.home)
     served = _access(workspace, [ID_NUMBER], purpose="营销", grant_purpose="社保核验")
@@ -491,7 +490,7 @@ def test_cli_reports(workspace: Workspace) -> None:
     assert code == 2 and "exactly one" in output
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_appends_in_one_transaction_stay_linked_through_savepoints_and_commits(workspace: Workspace) -> None:
     """The chain's tail is remembered within a transaction only: a rolled-back savepoint or a commit
     forgets it, so the next event links to what the database really holds."""

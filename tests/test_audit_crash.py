@@ -81,7 +81,6 @@ def _kill_after(process: subprocess.Popen[bytes], workspace: Workspace, events: 
     process.wait(timeout=30)
 
 
-@pytest.mark.req("REQ-40")
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_killed_writer_leaves_a_verifiable_committed_prefix(tmp_path: Path, seed: int) -> None:
     workspace = _workspace(tmp_path)
@@ -101,7 +100,6 @@ def test_a_killed_writer_leaves_a_verifiable_committed_prefix(tmp_path: Path, se
     assert _verified(workspace).ok
 
 
-@pytest.mark.req("REQ-40")
 def test_killing_one_of_two_concurrent_writers_loses_nothing_of_the_other(tmp_path: Path) -> None:
     workspace = _workspace(tmp_path)
     survivor = _start(workspace, "keep", 120)

@@ -81,7 +81,7 @@ def history(page: Any) -> list[list[str]]:
     return [r.locator("td").all_inner_texts()[1:] for r in rows]
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "record", "notify")
 def test_a_reported_incident_reaches_the_data_bureau(portal: Any, pages: Pages) -> None:
     url, users = portal
     provider = pages.open()
@@ -123,7 +123,7 @@ def test_a_reported_incident_reaches_the_data_bureau(portal: Any, pages: Pages) 
     assert officer.locator(f'#incident-list tr[data-incident="{incident}"]').count() == 1
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "remediation")
 def test_an_incident_is_worked_to_closure_and_stays_with_its_parties(portal: Any, pages: Pages) -> None:
     url, users = portal
     provider = pages.open()

@@ -60,8 +60,7 @@ def by_column(hits: list[OverlapHit]) -> dict[str, list[tuple[str, str, str]]]:
     return grouped
 
 
-@pytest.mark.req("REQ-9")
-@pytest.mark.req("REQ-8")
+@pytest.mark.req("REQ-9", "already-held")
 def test_element_codes_find_every_holder_and_name_the_authoritative_source(platform: Session) -> None:
     hits = overlap_for_columns(platform, [FieldSpec("cert_no", "证件号", element_code="DE0001")])
     assert [(h.entry_code, h.authoritative) for h in hits] == [("population", True), ("patients", False)]
@@ -71,7 +70,7 @@ def test_element_codes_find_every_holder_and_name_the_authoritative_source(platf
     assert hits[1].provider == "杭州市卫生健康委员会" and hits[1].matched_by == "element_code"
 
 
-@pytest.mark.req("REQ-9")
+@pytest.mark.req("REQ-9", "already-held")
 def test_names_titles_aliases_and_kinds_find_held_elements(platform: Session) -> None:
     hits = overlap_for_columns(platform, ["xm", "户籍地址", "名字", "zjhm", "诊断", "血型", "营业面积"])
     grouped = by_column(hits)
@@ -89,7 +88,7 @@ def test_names_titles_aliases_and_kinds_find_held_elements(platform: Session) ->
     assert diagnosis.authoritative_entry is None and diagnosis.element_code is None
 
 
-@pytest.mark.req("REQ-9")
+@pytest.mark.req("REQ-9", "already-held")
 def test_an_unknown_element_code_falls_back_to_names_but_never_across_codes(platform: Session) -> None:
     hits = overlap_for_columns(platform, [FieldSpec("xm", element_code="DE9999")])
     assert hits == [], "a field with another element code is another element, whatever its name"
@@ -101,7 +100,7 @@ def test_empty_platform_holds_nothing(session: Session) -> None:
     assert overlap_for_columns(session, ["sfzh", "xm"]) == []
 
 
-@pytest.mark.req("REQ-9")
+@pytest.mark.req("REQ-9", "already-held")
 def test_overlap_for_a_file_header(platform: Session, tmp_path: Path) -> None:
     readers = importlib.util.find_spec("pubdata.ingest.readers")
     if readers is None or not hasattr(importlib.import_module("pubdata.ingest.readers"), "open_source"):

@@ -116,7 +116,7 @@ def refusals(session: Session) -> list[AuditEvent]:
 # --- organisations -----------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-2")
+@pytest.mark.req("REQ-2", "credit-code", "division-code")
 def test_organisation_is_validated_placed_in_its_tenant_and_audited(session: Session) -> None:
     org = register_organisation(session, police(uscc=POLICE.lower()), "admin")
     assert org.uscc == POLICE and org.division_code == "330100000000"
@@ -143,7 +143,7 @@ def test_organisation_refuses_bad_codes_and_duplicates(session: Session) -> None
 # --- REQ-1 -------------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-1")
+@pytest.mark.req("REQ-1", "refuse-register", "audited")
 def test_classified_entry_is_refused_and_the_refusal_survives_the_rollback(workspace: Workspace) -> None:
     with workspace.sessions() as s, s.begin():
         register_organisation(s, police(), "admin")
@@ -158,7 +158,7 @@ def test_classified_entry_is_refused_and_the_refusal_survives_the_rollback(works
         assert verify_chain(s)[0]
 
 
-@pytest.mark.req("REQ-1")
+@pytest.mark.req("REQ-1", "refuse-register")
 def test_flagging_an_entry_classified_later_is_refused_too(workspace: Workspace) -> None:
     with workspace.sessions() as s, s.begin():
         register_organisation(s, police(), "admin")
@@ -170,7 +170,7 @@ def test_flagging_an_entry_classified_later_is_refused_too(workspace: Workspace)
         assert [e.action for e in refusals(s)] == ["catalog.update"]
 
 
-@pytest.mark.req("REQ-1")
+@pytest.mark.req("REQ-1", "refuse-register", "audited")
 def test_refusal_inside_a_transaction_that_already_wrote_is_still_recorded(org: Session) -> None:
     """SQLite has one writer: the refusal goes into the caller's transaction rather than deadlock."""
     with pytest.raises(RuleViolation, match="REQ-1"):
@@ -181,7 +181,7 @@ def test_refusal_inside_a_transaction_that_already_wrote_is_still_recorded(org: 
 # --- REQ-14 ------------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "basis-required")
 @pytest.mark.parametrize("share_class", [ShareClass.RESTRICTED, ShareClass.NOT_SHARED])
 @pytest.mark.parametrize("missing", ["legal_basis", "share_conditions"])
 def test_restricted_or_not_shared_needs_basis_and_conditions(
@@ -198,7 +198,7 @@ def test_restricted_or_not_shared_needs_basis_and_conditions(
         assert create_entry(s, spec(share_class=share_class), "clerk", SETTINGS).share_class is share_class
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "basis-required")
 def test_update_cannot_drop_the_legal_basis(org: Session) -> None:
     create_entry(org, spec(), "clerk", SETTINGS)
     with pytest.raises(RuleViolation, match="REQ-14"):
@@ -209,7 +209,7 @@ def test_update_cannot_drop_the_legal_basis(org: Session) -> None:
 # --- REQ-19 / REQ-31 ---------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-19")
+@pytest.mark.req("REQ-19", "unconditional-l1")
 def test_unconditional_opening_needs_every_field_at_l1(org: Session) -> None:
     entry = create_entry(org, open_data(), "clerk", SETTINGS)
     assert entry.open_class is OpenClass.UNCONDITIONAL
@@ -219,7 +219,7 @@ def test_unconditional_opening_needs_every_field_at_l1(org: Session) -> None:
     assert "manager_phone" in str(refused.value)
 
 
-@pytest.mark.req("REQ-19")
+@pytest.mark.req("REQ-19", "l4-prohibited")
 @pytest.mark.parametrize("open_class", [OpenClass.RESTRICTED, OpenClass.UNCONDITIONAL])
 def test_l4_data_is_never_opened(org: Session, open_class: OpenClass) -> None:
     with pytest.raises(RuleViolation, match="REQ-19"):
@@ -228,7 +228,7 @@ def test_l4_data_is_never_opened(org: Session, open_class: OpenClass) -> None:
     assert draft.security_level == 4 and draft.open_class is None
 
 
-@pytest.mark.req("REQ-31")
+@pytest.mark.req("REQ-31", "core-important")
 @pytest.mark.parametrize("level", [NationalLevel.CORE, NationalLevel.IMPORTANT])
 def test_core_and_important_data_is_never_opened_nor_shared_unconditionally(
     org: Session, level: NationalLevel
@@ -247,9 +247,9 @@ def test_core_and_important_data_is_never_opened_nor_shared_unconditionally(
     assert create_entry(org, spec("d", fields=fields, key_fields=[], national_level=level), "c", SETTINGS)
 
 
-@pytest.mark.req("REQ-19")
-@pytest.mark.req("REQ-31")
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-19", "unconditional-l1", "l4-prohibited")
+@pytest.mark.req("REQ-31", "core-important")
+@pytest.mark.req("REQ-14", "basis-required")
 @given(
     levels=st.lists(st.integers(1, 4), min_size=1, max_size=4),
     national=st.sampled_from(list(NationalLevel)),
@@ -285,7 +285,7 @@ def test_draft_rules_accept_exactly_the_allowed_combinations(
 # --- REQ-8 -------------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-8")
+@pytest.mark.req("REQ-8", "one-source", "verification-source")
 def test_one_authoritative_source_per_element(org: Session) -> None:
     register_organisation(org, health(), "admin")
     create_entry(org, spec(), "clerk", SETTINGS)
@@ -301,7 +301,7 @@ def test_one_authoritative_source_per_element(org: Session) -> None:
         update_entry(org, "patients", {"fields": second}, "c", SETTINGS)
 
 
-@pytest.mark.req("REQ-8")
+@pytest.mark.req("REQ-8", "one-source")
 def test_retiring_the_source_frees_the_element(org: Session) -> None:
     create_entry(org, spec(), "clerk", SETTINGS)
     publish_entry(org, "population", "clerk", SETTINGS)
@@ -309,7 +309,7 @@ def test_retiring_the_source_frees_the_element(org: Session) -> None:
     assert create_entry(org, spec("population_v2"), "clerk", SETTINGS).fields[0].is_authoritative_source
 
 
-@pytest.mark.req("REQ-8")
+@pytest.mark.req("REQ-8", "one-source")
 def test_authoritative_field_needs_an_element_code_and_one_claim(org: Session) -> None:
     with pytest.raises(RuleViolation, match="element code"):
         create_entry(org, spec(fields=[FieldSpec("sfzh", authoritative=True)], key_fields=[]), "c", SETTINGS)
@@ -341,7 +341,7 @@ def test_duplicate_fields_and_unknown_key_fields_are_refused(org: Session) -> No
         create_entry(org, spec(), "c", SETTINGS)
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "l4-content", "combination-l3")
 def test_create_fills_missing_kinds_and_levels_and_keeps_declared_ones(org: Session) -> None:
     fields = [
         FieldSpec("sfzh", "公民身份号码"),
@@ -367,7 +367,7 @@ def test_create_fills_missing_kinds_and_levels_and_keeps_declared_ones(org: Sess
 # --- REQ-3 / REQ-10 / REQ-25 and the lifecycle -------------------------------------------------
 
 
-@pytest.mark.req("REQ-3")
+@pytest.mark.req("REQ-3", "graded-before-publish")
 @pytest.mark.parametrize("missing", ["share_class", "open_class"])
 def test_publishing_needs_sharing_and_opening_class(org: Session, missing: str) -> None:
     create_entry(org, spec(**{missing: None}), "clerk", SETTINGS)
@@ -378,13 +378,13 @@ def test_publishing_needs_sharing_and_opening_class(org: Session, missing: str) 
     assert refusals(org)[0].action == "catalog.publish"
 
 
-@pytest.mark.req("REQ-3")
+@pytest.mark.req("REQ-3", "graded-before-publish")
 def test_publish_rule_needs_a_level_on_every_field() -> None:
     with pytest.raises(RuleViolation, match="REQ-3"):
         rules.check_classified_and_graded(spec(fields=[FieldSpec("a", level=None)]))
 
 
-@pytest.mark.req("REQ-10")
+@pytest.mark.req("REQ-10", "core-metadata")
 @pytest.mark.parametrize("missing", ["abstract", "category_class", "name", "format"])
 def test_publishing_needs_the_national_core_metadata(org: Session, missing: str) -> None:
     create_entry(org, spec(**{missing: ""}), "clerk", SETTINGS)
@@ -393,14 +393,14 @@ def test_publishing_needs_the_national_core_metadata(org: Session, missing: str)
     assert missing.replace("_", " ") in str(refused.value)
 
 
-@pytest.mark.req("REQ-10")
+@pytest.mark.req("REQ-10", "core-metadata")
 def test_an_entry_without_fields_cannot_be_published(org: Session) -> None:
     create_entry(org, spec(fields=[], key_fields=[]), "clerk", SETTINGS)
     with pytest.raises(RuleViolation, match="data items"):
         publish_entry(org, "population", "clerk", SETTINGS)
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "publish-blocked")
 def test_publishing_waits_for_head_and_security_officer(session: Session) -> None:
     register_organisation(session, police(security_officer_name=None), "admin")
     create_entry(session, spec(), "clerk", SETTINGS)
@@ -437,7 +437,7 @@ def test_lifecycle_runs_draft_published_retired_only(org: Session) -> None:
     assert verify_chain(org)[0]
 
 
-@pytest.mark.req("REQ-10")
+@pytest.mark.req("REQ-10", "core-metadata", "one-restricted-value")
 def test_update_of_a_published_entry_keeps_it_publishable(org: Session) -> None:
     create_entry(org, spec(), "clerk", SETTINGS)
     publish_entry(org, "population", "clerk", SETTINGS)

@@ -243,7 +243,7 @@ def test_search_loads_fields_and_providers_without_a_query_per_entry(
     assert len(statements) <= 4, statements
 
 
-@pytest.mark.req("REQ-11")
+@pytest.mark.req("REQ-11", "overdue")
 def test_overdue_counts_from_the_last_load_else_from_publication(session: Session) -> None:
     uscc = make_uscc("11", "330100", "00000009")
     org = OrganisationSpec("杭州市统计局", OrgType.STATE_ORGAN, uscc, "330100", None, False, "a", None, "b")

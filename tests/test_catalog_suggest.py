@@ -51,7 +51,7 @@ usccs = st.builds(lambda body: make_uscc("11", "330100", body), st.text("0123456
                                                                         max_size=8))  # fmt: skip
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "l4-content")
 @given(samples=st.lists(id_numbers, min_size=1, max_size=20))
 def test_identity_numbers_are_recognised_by_value_whatever_the_column_is_called(samples: list[str]) -> None:
     found = suggest_field("col_7", "", samples, SETTINGS)
@@ -59,14 +59,13 @@ def test_identity_numbers_are_recognised_by_value_whatever_the_column_is_called(
     assert "100%" in found.reason
 
 
-@pytest.mark.req("REQ-30")
 @given(samples=st.lists(mobiles, min_size=1, max_size=20))
 def test_mobiles_are_recognised_by_value(samples: list[str]) -> None:
     found = suggest_field("c", "", ["+86 " + samples[0], *samples[1:]], SETTINGS)
     assert (found.pii_kind, found.level) == (PiiKind.MOBILE, 3)
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "l4-content")
 @given(samples=st.lists(bank_cards, min_size=2, max_size=20))
 def test_bank_cards_pass_luhn_and_are_l4(samples: list[str]) -> None:
     found = suggest_field("c", "", samples, SETTINGS)
@@ -75,7 +74,6 @@ def test_bank_cards_pass_luhn_and_are_l4(samples: list[str]) -> None:
     assert suggest_field("c", "", broken, SETTINGS).pii_kind is not PiiKind.BANK_CARD
 
 
-@pytest.mark.req("REQ-30")
 @given(names=st.lists(person_names, min_size=3, max_size=20), codes=st.lists(usccs, min_size=1, max_size=5))
 def test_person_names_and_credit_codes_by_value(names: list[str], codes: list[str]) -> None:
     assert suggest_field("c", "", names, SETTINGS).pii_kind is PiiKind.NAME
@@ -91,7 +89,7 @@ def test_values_decide_only_when_most_of_them_agree() -> None:
     assert suggest_field("c", "", addresses, SETTINGS).pii_kind is PiiKind.ADDRESS
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "l4-content")
 @pytest.mark.parametrize(
     ("name", "title", "kind", "level"),
     [
@@ -126,13 +124,13 @@ def test_name_and_title_hints(name: str, title: str, kind: PiiKind, level: int) 
     assert (found.pii_kind, found.level) == (kind, level), found.reason
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "l4-content")
 def test_values_outweigh_a_misleading_name() -> None:
     found = suggest_field("remark", "备注", [make_id_number("330102", "19800101", 1)], SETTINGS)
     assert found.pii_kind is PiiKind.ID_NUMBER
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "rule-table")
 def test_levels_come_from_the_settings_table() -> None:
     stricter = dataclasses.replace(
         SETTINGS, level_rules=(LevelRule("name", 3), LevelRule("uscc", 2), LevelRule("mobile", 4))
@@ -143,7 +141,7 @@ def test_levels_come_from_the_settings_table() -> None:
     assert suggest_field("note", "", [], stricter).level == 1
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "combination-l3")
 @given(ids=st.lists(id_numbers, min_size=1, max_size=5), phones=st.lists(mobiles, min_size=1, max_size=5))
 def test_name_id_and_mobile_together_raise_each_other(ids: list[str], phones: list[str]) -> None:
     table = {"full": ["张伟", "李娜"], "number": ids, "contact": phones, "note": ["x"]}

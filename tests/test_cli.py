@@ -130,7 +130,7 @@ def test_organisation_register_list_show(home: Path, tmp_path: Path) -> None:
     assert shown["division_name"] == "浙江省"
 
 
-@pytest.mark.req("REQ-2")
+@pytest.mark.req("REQ-2", "credit-code")
 def test_organisation_with_bad_credit_code_is_refused_without_traceback(home: Path, tmp_path: Path) -> None:
     bad = PROVIDER_USCC[:-1] + ("0" if PROVIDER_USCC[-1] != "0" else "1")
     output = run(
@@ -193,7 +193,7 @@ def test_bad_spec_file_names_the_file(home: Path, tmp_path: Path) -> None:
     assert "colour" in run("catalog", "register", unknown, "--home", home, code=2)
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "basis-required")
 def test_rule_violation_is_refused_with_exit_code_1(home: Path, tmp_path: Path) -> None:
     run("orgs", "register", write_toml(tmp_path / "org.toml", org_spec()), "--home", home)
     spec = write_toml(tmp_path / "e.toml", entry_spec(legal_basis="", share_conditions=""))
@@ -261,7 +261,7 @@ def test_ingest_into_unknown_entry_fails_cleanly(home: Path, tmp_path: Path) -> 
     assert "NOPE" in output and "Traceback" not in output
 
 
-@pytest.mark.req("REQ-9")
+@pytest.mark.req("REQ-9", "already-held")
 def test_overlap_reports_elements_already_held(published: Path, tmp_path: Path) -> None:
     new = entry_spec(
         code="EDU-CERT-1",
@@ -280,7 +280,7 @@ def test_overlap_reports_elements_already_held(published: Path, tmp_path: Path) 
     assert from_file
 
 
-@pytest.mark.req("REQ-30")
+@pytest.mark.req("REQ-30", "l4-content")
 def test_suggest_proposes_kinds_and_levels_from_values(home: Path, tmp_path: Path) -> None:
     suggestions = run_json(
         "catalog", "suggest", str(skills_csv(tmp_path / "s.csv", rows=30)), "--home", str(home)

@@ -66,8 +66,7 @@ def _query(workspace: Workspace, client: TestClient, sql: str, purpose: str) -> 
     return client.post("/api/v1/query", json=body, headers={"Authorization": f"Bearer {token}"})
 
 
-@pytest.mark.req("REQ-14")
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "coordination", "not-shared-path")
 def test_a_coordinated_approval_opens_a_not_shared_entry_narrowed_and_masked(
     workspace: Workspace, client: TestClient
 ) -> None:
@@ -113,7 +112,7 @@ def test_a_coordinated_approval_opens_a_not_shared_entry_narrowed_and_masked(
     assert narrowed.status_code == 400 and "diagnosis_code" in narrowed.json()["detail"]
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_a_not_shared_entry_refuses_a_direct_grant_and_a_reclassified_entry_drops_old_grants(
     workspace: Workspace, client: TestClient
 ) -> None:

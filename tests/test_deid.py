@@ -166,7 +166,7 @@ def _example_id(example: tuple[str, dict[str, Any], Any, Any]) -> str:
     return f"{name}{params or ''}:{value!r}"
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "masking", "generalisation")
 @pytest.mark.parametrize("dialect", ["duckdb", "spark"])
 def test_documented_outputs(con: duckdb.DuckDBPyConnection, dialect: str) -> None:
     """Each example through DuckDB SQL, and through Spark SQL transpiled back, gives the documented value."""
@@ -183,7 +183,7 @@ def test_every_function_has_examples() -> None:
     assert {name for name, *_ in EXAMPLES} == set(DEID_FUNCTIONS)
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "masking", "generalisation")
 def test_numeric_and_temporal_columns(con: duckdb.DuckDBPyConnection) -> None:
     assert evaluate(con, build("mask_mobile"), [13800138000, None], pa.int64()) == ["138****8000", None]
     assert evaluate(con, build("generalise_division", level="city"), [330402001001], pa.int64()) == [
@@ -198,7 +198,7 @@ def test_numeric_and_temporal_columns(con: duckdb.DuckDBPyConnection) -> None:
     ]
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "suppression")
 def test_suppress_keeps_the_column_type(con: duckdb.DuckDBPyConnection) -> None:
     sql = f"SELECT typeof({build('suppress').sql('duckdb')}) FROM vals"
     cursor = con.cursor()
@@ -206,7 +206,6 @@ def test_suppress_keeps_the_column_type(con: duckdb.DuckDBPyConnection) -> None:
     assert cursor.execute(sql).fetchall() == [("BIGINT",)]
 
 
-@pytest.mark.req("REQ-32")
 @pytest.mark.parametrize("name", sorted(DEID_FUNCTIONS))
 def test_spark_sql_is_portable(name: str) -> None:
     """Spark SQL parses back, and no function relies on a regex (a backreference transpiles wrong)."""
@@ -219,7 +218,7 @@ def test_spark_sql_is_portable(name: str) -> None:
         assert not re.search(r"REGEXP|RLIKE|\\\d|\$\d", sql, re.IGNORECASE), sql
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "keyed-pseudonyms")
 def test_pseudonym_key_never_appears_in_sql() -> None:
     variables = pseudonym_variables("g42", KEY)
     expression = build("pseudonym", slot="g42")
@@ -241,7 +240,7 @@ births = st.dates(dt.date(1900, 1, 1), dt.date(2024, 12, 31)).map(lambda d: d.st
 id_numbers = st.builds(make_id_number, counties, births, st.integers(0, 999))
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "masking")
 @settings(max_examples=40, deadline=None)
 @given(st.lists(id_numbers, min_size=1, max_size=40))
 def test_mask_id_number_keeps_only_ends(con: duckdb.DuckDBPyConnection, numbers: list[str]) -> None:
@@ -250,7 +249,7 @@ def test_mask_id_number_keeps_only_ends(con: duckdb.DuckDBPyConnection, numbers:
         assert masked[:6] == raw[:6] and masked[-4:] == raw[-4:] and masked[6:14] == "*" * 8
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "masking")
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=30)), min_size=1, max_size=40))
 def test_masks_never_return_a_raw_value(con: duckdb.DuckDBPyConnection, values: list[str | None]) -> None:
@@ -274,7 +273,7 @@ def test_masks_never_return_a_raw_value(con: duckdb.DuckDBPyConnection, values: 
             assert sum(m != "*" for m in masked) <= most
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "masking")
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
@@ -297,7 +296,7 @@ def test_mask_address_is_a_prefix_cut_at_a_division_token(
             assert raw.startswith(masked) and masked.endswith(("街道", "镇", "乡", "区", "县", "市"))
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "keyed-pseudonyms")
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.text(max_size=40)), min_size=1, max_size=30),
@@ -317,7 +316,7 @@ def test_pseudonym_is_hmac_sha256(
     assert got == [None if v is None else hmac_token(key, v, length) for v in values]
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "keyed-pseudonyms")
 @settings(max_examples=20, deadline=None)
 @given(st.lists(id_numbers, min_size=5, max_size=40, unique=True))
 def test_pseudonyms_under_two_grants_do_not_link(con: duckdb.DuckDBPyConnection, numbers: list[str]) -> None:
@@ -339,7 +338,7 @@ def _python_age_bucket(born: dt.date, on: dt.date, bounds: tuple[int, ...]) -> s
     return f"{bounds[-1]}+"
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "generalisation")
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31)), min_size=1, max_size=40),
@@ -356,7 +355,7 @@ def test_age_bucket_matches_completed_years(
     assert from_ids == from_dates
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "generalisation")
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.from_regex(r"\A3[0-9]{11}\Z"), min_size=1, max_size=30))
 def test_generalise_division_keeps_the_prefix(con: duckdb.DuckDBPyConnection, codes: list[str]) -> None:
@@ -407,7 +406,7 @@ def test_short_keys_are_refused() -> None:
 # -- default rules (REQ-27) -------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "per-field-rules")
 @pytest.mark.parametrize(
     ("level", "kind", "expected"),
     [
@@ -434,7 +433,7 @@ def test_default_rules(level: Level | str | int, kind: PiiKind | str, expected: 
     assert default_deid(level, kind) == expected
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "per-field-rules")
 def test_default_rules_cover_every_kind_and_name_registered_functions() -> None:
     assert {r.pii_kind for r in DEFAULT_RULES} == set(PiiKind)
     assert {r.function for r in DEFAULT_RULES} - {None} <= set(DEID_FUNCTIONS)
@@ -444,7 +443,7 @@ def test_default_rules_cover_every_kind_and_name_registered_functions() -> None:
             assert name is None or build(name) is not None
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "per-field-rules")
 def test_default_rules_are_replaceable_data() -> None:
     stricter = (*DEFAULT_RULES, DeidRule(PiiKind.NAME, Level.L1, "suppress"))
     stricter = tuple(r for r in stricter if not (r.pii_kind is PiiKind.NAME and r.function != "suppress"))

@@ -57,8 +57,8 @@ def _items(home: Path) -> dict[int, RequestItem]:
         return {i.id: i for i in s.scalars(select(RequestItem))}
 
 
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-16", "restricted-path")
+@pytest.mark.req("REQ-17", "grant-terms")
 def test_the_park_check_was_asked_checked_and_approved_into_the_grant_the_union_queries_with(
     home: Path, accounts: dict[str, Any], client: TestClient
 ) -> None:
@@ -80,13 +80,13 @@ def test_the_park_check_was_asked_checked_and_approved_into_the_grant_the_union_
     assert all("*" in r["id_number"] for r in rows)
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "refusal-reasons")
 def test_the_refused_request_says_why(home: Path, accounts: dict[str, Any]) -> None:
     item = _items(home)[accounts["requests"]["refused"]]
     assert item.state == "refused" and item.reason == REFUSAL and item.grant_id is None
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-13", "escalation")
 def test_the_overdue_request_was_escalated_to_the_data_bureau_once(
     home: Path, accounts: dict[str, Any]
 ) -> None:
@@ -104,7 +104,7 @@ def test_the_overdue_request_was_escalated_to_the_data_bureau_once(
     assert any("escalat" in kind for kind in told)
 
 
-@pytest.mark.req("REQ-12")
+@pytest.mark.req("REQ-12", "disputed-mark")
 def test_the_flagged_objection_marks_its_record_disputed_for_the_union(
     home: Path, accounts: dict[str, Any], client: TestClient
 ) -> None:

@@ -84,7 +84,6 @@ def residents(codes: list[str]) -> pa.RecordBatch:
     )
 
 
-@pytest.mark.req("REQ-5")
 def test_a_request_reads_exactly_the_granted_version_of_a_store_entry(workspace: Workspace) -> None:
     entry = make_entry(workspace)
     store = DatasetStore(workspace.data_dir, workspace.sessions)
@@ -252,7 +251,6 @@ def test_large_sorts_spill_to_the_temp_directory(tmp_path: Path) -> None:
         assert rows(cramped.run("SELECT 1 AS one")) == [{"one": 1}]
 
 
-@pytest.mark.req("REQ-5")
 def test_an_enforced_query_runs_with_its_pseudonym_keys_as_variables(tmp_path: Path) -> None:
     """The policy rewrite's output runs as is; keys reach it only as request variables."""
     pq.write_table(

@@ -116,7 +116,6 @@ def attacks(home: Path) -> list[str]:
     ]
 
 
-@pytest.mark.req("REQ-5")
 def test_every_attack_is_refused_and_the_engine_stays_usable(
     engine: SandboxedEngine, tables: dict[str, list[str]], home: Path
 ) -> None:

@@ -47,7 +47,6 @@ def test_a_second_organisation_with_the_same_name_is_refused_in_chinese(session:
     assert say(caught.value, "en") == str(caught.value)
 
 
-@pytest.mark.req("REQ-14")
 def test_dropping_the_legal_basis_is_refused_in_chinese_with_its_rule(session: Session) -> None:
     register_organisation(session, POLICE, "admin")
     create_entry(session, population(), "clerk", Settings())

@@ -38,7 +38,6 @@ def denied(world: World, app: str, purpose: str, codes: list[str]) -> tuple[Acce
         return caught.value, user.organisation.name
 
 
-@pytest.mark.req("REQ-17")
 def test_a_missing_grant_is_refused_in_chinese_with_the_rule(world: World) -> None:
     error, org = denied(world, "union_care", "没有授权的用途", ["reserves"])
     assert error.rule is AccessRule.NO_GRANT
@@ -53,7 +52,6 @@ def test_a_missing_grant_is_refused_in_chinese_with_the_rule(world: World) -> No
     assert say(error, "en") == str(error)
 
 
-@pytest.mark.req("REQ-17")
 def test_a_purpose_outside_the_grant_names_the_granted_one(world: World) -> None:
     grant = make_grant(world, application="union_other", purpose="职工 慰问")
     error, _ = denied(world, "union_other", "商业营销", ["people"])
@@ -74,7 +72,6 @@ def test_an_unknown_entry_is_named_as_it_was_written(world: World) -> None:
     assert say(error, "zh_CN") == "找不到目录 'ghosts'"
 
 
-@pytest.mark.req("REQ-15")
 def test_grant_refusals_keep_their_rule_and_say_where(world: World) -> None:
     grant = make_grant(world, purpose="期限说明")
     with world.workspace.sessions() as s, s.begin(), pytest.raises(RuleViolation) as too_long:

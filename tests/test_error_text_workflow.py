@@ -41,7 +41,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return workspace
 
 
-@pytest.mark.req("REQ-15")
 def test_an_application_of_another_organisation_is_refused_in_chinese(workspace: Workspace) -> None:
     with pytest.raises(RuleViolation) as refused:
         file_request(
@@ -52,7 +51,6 @@ def test_an_application_of_another_organisation_is_refused_in_chinese(workspace:
     assert say(refused.value, "en") == str(refused.value)
 
 
-@pytest.mark.req("REQ-16")
 def test_a_decision_by_another_organisation_or_beyond_the_period_is_refused_in_chinese(
     workspace: Workspace,
 ) -> None:
@@ -99,7 +97,6 @@ def _old_sentence(state: ItemState, action: Action) -> str:
     )
 
 
-@pytest.mark.req("REQ-16")
 @pytest.mark.parametrize(
     ("state", "action"),
     [(s, a) for s in ItemState for a in Action if (s, a) not in TRANSITIONS],
@@ -115,7 +112,6 @@ def test_a_move_from_the_wrong_state_keeps_its_english_and_names_the_state_in_ch
     assert chinese.endswith("（REQ-16）") and re.search(r"申请事项", chinese)
 
 
-@pytest.mark.req("REQ-13")
 def test_a_deadline_in_an_unpublished_year_is_refused_in_chinese() -> None:
     start = dt.datetime(2026, 12, 30, 9, 0, tzinfo=LOCAL_TZ)
     with pytest.raises(CalendarYearUnknown) as unknown:

@@ -76,7 +76,7 @@ def _stream_then_kill(home: Path, token: str, fmt: str) -> tuple[bytes, Exceptio
     return received, None
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "downloads")
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "arrow", "parquet"])
 def test_a_server_killed_mid_export_leaves_the_client_with_an_error(home: Path, token: str, fmt: str) -> None:
     before = _unfinished(home)

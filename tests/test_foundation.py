@@ -30,7 +30,7 @@ def test_init_is_idempotent_and_at_head(tmp_path: Path) -> None:
     assert (first.home / "pubdata.toml").exists()
 
 
-@pytest.mark.req("REQ-5")
+@pytest.mark.req("REQ-5", "tenant-hierarchy")
 def test_tenants_form_the_division_hierarchy(workspace: Workspace) -> None:
     with workspace.sessions() as s:
         nanhu = s.scalar(select(Tenant).where(Tenant.division_code == "330402000000"))
@@ -95,7 +95,7 @@ def test_tenant_settings_override(tmp_path: Path) -> None:
     assert settings.for_tenant("330100000000").max_grant_days == 100
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "tamper-evident")
 def test_audit_chain_detects_edit_and_deletion(workspace: Workspace) -> None:
     with workspace.sessions() as s, s.begin():
         for i in range(5):

@@ -245,9 +245,9 @@ def last_query_event(workspace: Workspace) -> Any:
         return audit.list_events(session, "query", limit=1)[-1]
 
 
-@pytest.mark.req("REQ-5")
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-5", "gateway-audit")
+@pytest.mark.req("REQ-17", "refuse-outside", "audit-refusal")
+@pytest.mark.req("REQ-40", "grants-refusals")
 @pytest.mark.parametrize("family", REFUSED_FAMILIES)
 def test_each_attack_is_a_clear_audited_4xx_and_the_service_stays_healthy(
     family: str, client: TestClient, token: str, oracle: Oracle, workspace: Workspace
@@ -322,9 +322,8 @@ def answered(o: Oracle) -> list[tuple[str, Check]]:
     ]  # fmt: skip
 
 
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-27")
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-17", "grant-terms")
+@pytest.mark.req("REQ-27", "on-sharing")
 def test_oracles_and_escapes_are_answered_from_the_policy_view_only(
     client: TestClient, token: str, oracle: Oracle
 ) -> None:
@@ -403,8 +402,8 @@ def name_variants(draw: st.DrawFn, code: str) -> str:
     return f"{before}{qualifier}{name}{after}"
 
 
-@pytest.mark.req("REQ-14")
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-14", "sharing-classes")
+@pytest.mark.req("REQ-17", "grant-terms")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), target=st.sampled_from([SOCIAL, OUTPATIENT]))
 def test_no_spelling_of_a_name_reaches_rows_the_policy_does_not_show(

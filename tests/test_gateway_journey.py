@@ -113,9 +113,9 @@ def _parsed(fmt: str, answer: httpx.Response) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.mark.req("REQ-5")
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-5", "one-gateway")
+@pytest.mark.req("REQ-17", "grant-terms")
+@pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_consumer_gets_masked_numbers_and_only_its_region_in_each_format(
     journey: Journey, expected: pa.Table, fmt: str
@@ -134,8 +134,7 @@ def test_the_consumer_gets_masked_numbers_and_only_its_region_in_each_format(
     assert f"{SOCIAL}.id_number=mask_id_number" in answer.headers["X-Pubdata-Masked"]
 
 
-@pytest.mark.req("REQ-14")
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_the_same_token_is_refused_the_not_shared_entry_with_a_reason(journey: Journey) -> None:
     answer = journey.refused
     assert answer.status_code == 403
@@ -147,7 +146,6 @@ def test_the_same_token_is_refused_the_not_shared_entry_with_a_reason(journey: J
     }
 
 
-@pytest.mark.req("REQ-5")
 def test_the_real_server_stays_healthy_under_hostile_input(server: Server, home: Path) -> None:
     """The provider's token this time, so that the consumer's calls stay the ones audited below."""
     headers = bearer(demo_users(home)["zj_gat"]["token"])
@@ -197,8 +195,8 @@ def _restore(home: Path, event_id: int, column: str, text: str) -> None:
         con.execute(f"UPDATE audit_events SET {column} = ? WHERE id = ?", [text, event_id])
 
 
-@pytest.mark.req("REQ-5")
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-5", "gateway-audit")
+@pytest.mark.req("REQ-40", "tamper-evident", "api-calls")
 def test_every_call_is_in_a_chain_that_verifies_until_one_byte_changes(
     journey: Journey, home: Path, server: Server
 ) -> None:

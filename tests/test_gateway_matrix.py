@@ -250,7 +250,6 @@ def newest_event(workspace: Workspace) -> AuditEvent:
 # --- the tests --------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-5")
 def test_every_route_has_an_authorisation_rule(client: TestClient) -> None:
     served = app_routes(client.app)  # type: ignore[arg-type]
     assert served == set(ROUTE_RULES), f"routes without a rule: {served - set(ROUTE_RULES)}"
@@ -260,10 +259,10 @@ def test_every_route_has_an_authorisation_rule(client: TestClient) -> None:
     assert documented <= served
 
 
-@pytest.mark.req("REQ-4")
-@pytest.mark.req("REQ-5")
-@pytest.mark.req("REQ-14")
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-4", "roles")
+@pytest.mark.req("REQ-5", "gateway-audit")
+@pytest.mark.req("REQ-14", "sharing-classes")
+@pytest.mark.req("REQ-17", "refuse-outside", "audit-refusal")
 @pytest.mark.parametrize("route", [r for r, rule in ROUTE_RULES.items() if rule == "gateway"], ids=" ".join)
 def test_gateway_routes_answer_only_what_a_rule_allows(
     route: tuple[str, str], client: TestClient, tokens: dict[str, str], workspace: Workspace
@@ -287,7 +286,6 @@ def test_gateway_routes_answer_only_what_a_rule_allows(
     assert sum(status == 200 for status in seen.values()) == len(GATEWAY_ALLOWED)
 
 
-@pytest.mark.req("REQ-5")
 @pytest.mark.parametrize("route", [r for r, rule in ROUTE_RULES.items() if rule == "gateway"], ids=" ".join)
 def test_any_credential_problem_is_the_same_401(
     route: tuple[str, str], client: TestClient, bad: Bad, workspace: Workspace
@@ -306,7 +304,6 @@ def test_any_credential_problem_is_the_same_401(
     }
 
 
-@pytest.mark.req("REQ-10")
 @pytest.mark.parametrize("route", [r for r, rule in ROUTE_RULES.items() if rule == "public"], ids=" ".join)
 def test_public_routes_answer_everyone_the_same(
     route: tuple[str, str], client: TestClient, tokens: dict[str, str], bad: Bad
@@ -322,7 +319,6 @@ def test_public_routes_answer_everyone_the_same(
             assert len({a.content for a in answers.values()}) == 1, (path, code)
 
 
-@pytest.mark.req("REQ-27")
 def test_public_routes_never_carry_rows(client: TestClient, workspace: Workspace) -> None:
     stored: set[str] = set()
     for code in (G, R, N):

@@ -214,7 +214,7 @@ def events(world: World, action: str) -> list[AuditEvent]:
 # --- creation --------------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-17", "grant-terms")
 def test_a_grant_records_fields_region_predicate_deid_purpose_and_period(world: World) -> None:
     grant = make_grant(
         world,
@@ -280,7 +280,7 @@ def test_bad_grants_are_refused_with_what_to_fix(world: World, changes: dict[str
         ({"valid_from": NOW - dt.timedelta(days=10)}, "in the past", "REQ-17"),
     ],
 )
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_grants_against_a_rule_are_refused_and_audited(
     world: World, changes: dict[str, Any], message: str, req: str
 ) -> None:
@@ -340,7 +340,6 @@ def test_any_accepted_predicate_names_only_the_entry_fields(text: str) -> None:
 # --- lifecycle -------------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-17")
 def test_revoke_and_renew_are_audited_and_renewing_raises_the_policy_version(world: World) -> None:
     grant = make_grant(world, purpose="续期测试")
     with world.workspace.sessions() as s, s.begin():
@@ -424,7 +423,7 @@ def test_cli_grants_add_list_renew_revoke(world: World) -> None:
 # --- assessments (REQ-26) --------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-26")
+@pytest.mark.req("REQ-26", "result-level")
 def test_assessment_level_takes_the_highest_input_and_rises_when_quasi_identifiers_combine(
     world: World,
 ) -> None:
@@ -440,7 +439,7 @@ def test_assessment_level_takes_the_highest_input_and_rises_when_quasi_identifie
     assert assess_level([names, births, places]) == 3  # name + birth date + division from three entries
 
 
-@pytest.mark.req("REQ-26")
+@pytest.mark.req("REQ-26", "assessment-required")
 def test_assessments_are_recorded_audited_and_cover_subsets_until_they_expire(world: World) -> None:
     with world.workspace.sessions() as s, s.begin():
         row = record_assessment(

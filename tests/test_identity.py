@@ -124,7 +124,7 @@ def _events(workspace: Workspace, action: str) -> list[tuple[str, str, str]]:
 # --- roles (REQ-4) -------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-4")
+@pytest.mark.req("REQ-4", "roles")
 def test_the_seven_roles_of_the_regulation_have_chinese_labels_and_parse_either_way() -> None:
     assert {r.value for r in Role} == {
         "competent_department",
@@ -142,7 +142,7 @@ def test_the_seven_roles_of_the_regulation_have_chinese_labels_and_parse_either_
         Role.parse("superuser")
 
 
-@pytest.mark.req("REQ-4")
+@pytest.mark.req("REQ-4", "roles")
 def test_a_user_holds_several_roles_and_the_principal_reports_them(home: Workspace) -> None:
     with home.sessions() as session, session.begin():
         create_user(
@@ -165,7 +165,7 @@ def test_a_user_holds_several_roles_and_the_principal_reports_them(home: Workspa
         caller.require(Role.AUDITOR)
 
 
-@pytest.mark.req("REQ-4")
+@pytest.mark.req("REQ-4", "roles")
 def test_role_rules_competent_department_and_organisationless_users(home: Workspace) -> None:
     with home.sessions() as session, session.begin():
         with pytest.raises(RuleViolation, match="not a competent department"):
@@ -220,7 +220,6 @@ def test_a_hash_made_with_old_parameters_is_upgraded_at_the_next_login(home: Wor
         assert session.scalar(select(User.password_hash)) == new_hash  # no rehash when current
 
 
-@pytest.mark.req("REQ-40")
 def test_login_failures_give_one_message_and_are_audited_after_the_rollback(home: Workspace) -> None:
     with home.sessions() as session, session.begin():
         _consumer(session)
@@ -366,7 +365,6 @@ def test_no_string_but_the_issued_token_authenticates(shared: Workspace, junk: s
 # --- audit (REQ-40) -------------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-40")
 def test_every_identity_change_is_audited_and_no_secret_reaches_audit_or_logs(
     home: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -414,7 +412,7 @@ def test_every_identity_change_is_audited_and_no_secret_reaches_audit_or_logs(
         assert verify_chain(session)[0]
 
 
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-40", "grants-refusals")
 def test_refusals_by_a_rule_are_audited_with_their_reason_despite_the_rollback(home: Workspace) -> None:
     with home.sessions() as session, session.begin():
         _consumer(session)
@@ -448,7 +446,6 @@ def _audit_rows(workspace: Workspace) -> list[tuple[str, str, str]]:
 # --- applications (REQ-15/17) --------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-15")
 def test_an_application_states_purpose_and_owner(home: Workspace) -> None:
     with home.sessions() as session, session.begin():
         kwargs: dict[str, Any] = {"name": "帮扶", "organisation": "嘉兴总工会", "actor": "admin"}
@@ -583,7 +580,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield home
 
 
-@pytest.mark.req("REQ-4")
+@pytest.mark.req("REQ-4", "roles")
 def test_demo_accounts_hold_a_user_and_a_working_token_for_every_role(demo: Path) -> None:
     path = demo / "demo-accounts.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

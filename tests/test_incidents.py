@@ -60,7 +60,7 @@ def actions(session: Session, target: str) -> list[tuple[str, str]]:
     return [(a, o) for a, o in rows]
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "record", "classify", "notify")
 def test_a_report_is_recorded_classified_and_told_to_the_competent_department(world: Session) -> None:
     incident = report(world)
     assert incident.state == "reported" and incident.entry_codes == ["population"]
@@ -73,7 +73,7 @@ def test_a_report_is_recorded_classified_and_told_to_the_competent_department(wo
     assert [(u.state, u.actor) for u in incident.updates] == [("reported", "gat_officer")]
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "remediation")
 def test_the_whole_life_and_who_takes_each_step(world: Session) -> None:
     incident = report(world, login="gat_clerk")
     target = f"incident:{incident.id}"
@@ -110,7 +110,7 @@ def test_the_whole_life_and_who_takes_each_step(world: Session) -> None:
     assert told(world, "incident.close") == ["gat_officer"]  # the organisation's security officer
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "remediation")
 def test_a_step_needs_a_note_and_a_state_it_can_leave(world: Session) -> None:
     incident = report(world)
     officer = principal(world, "gat_officer")
@@ -120,7 +120,6 @@ def test_a_step_needs_a_note_and_a_state_it_can_leave(world: Session) -> None:
         incidents.move(world, officer, incident.id, "reopen", "重开", now=MONDAY)
 
 
-@pytest.mark.req("REQ-28")
 def test_a_stale_step_loses_to_the_one_that_moved_first(workspace: Workspace) -> None:
     with workspace.sessions() as s, s.begin():
         build_world(s)
@@ -139,7 +138,6 @@ def test_a_stale_step_loses_to_the_one_that_moved_first(workspace: Workspace) ->
                 )
 
 
-@pytest.mark.req("REQ-28")
 @pytest.mark.parametrize(
     ("overrides", "error", "message"),
     [
@@ -157,7 +155,7 @@ def test_bad_reports_are_refused(
     assert world.scalar(select(Incident.id)) is None
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "classify")
 def test_categories_and_grades_are_closed_vocabularies() -> None:
     assert IncidentCategory.parse("数据泄露") is IncidentCategory.DATA_LEAK
     assert Severity.parse("特别重大") is Severity.ESPECIALLY_MAJOR
@@ -167,7 +165,6 @@ def test_categories_and_grades_are_closed_vocabularies() -> None:
         Severity.parse("严重")
 
 
-@pytest.mark.req("REQ-28")
 @pytest.mark.parametrize("login", ["dsj", "auditor", "citizen"])
 def test_only_the_organisations_own_staff_report(world: Session, login: str) -> None:
     with pytest.raises(NotAuthorised):
@@ -176,7 +173,6 @@ def test_only_the_organisations_own_staff_report(world: Session, login: str) -> 
     assert refusal.outcome == "refused" and refusal.actor == login
 
 
-@pytest.mark.req("REQ-28")
 def test_who_reads_which_incidents(world: Session) -> None:
     mine = report(world)
     theirs = report(world, login="wjw_clerk", entry_codes=[])
@@ -192,7 +188,7 @@ def test_who_reads_which_incidents(world: Session) -> None:
         incidents.show(world, principal(world, "wjw_clerk"), mine.id)
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "remediation")
 def test_grave_incidents_left_open_are_brought_up_once_per_working_day(workspace: Workspace) -> None:
     with workspace.sessions() as s, s.begin():
         build_world(s)

@@ -312,7 +312,7 @@ def test_retired_entry_is_refused(workspace: Workspace, tmp_path: Path) -> None:
     assert versions(workspace, code) == []
 
 
-@pytest.mark.req("REQ-1")
+@pytest.mark.req("REQ-1", "refuse-ingest", "audited")
 def test_classified_entry_is_refused_and_the_refusal_audited(workspace: Workspace, tmp_path: Path) -> None:
     code = make_entry(workspace)
     set_entry(workspace, code, classified=True)

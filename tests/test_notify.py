@@ -122,7 +122,6 @@ def test_without_smtp_no_mail_is_queued(workspace: Workspace) -> None:
         assert s.scalars(select(OutboundMail)).all() == []
 
 
-@pytest.mark.req("REQ-16")
 def test_mail_is_sent_after_commit_with_chinese_intact(workspace: Workspace, sink: tuple[Sink, int]) -> None:
     handler, port = sink
     alice, bob, carol = _users(workspace, "alice", "bob", "carol")
@@ -168,7 +167,6 @@ def test_a_rolled_back_change_sends_no_mail(workspace: Workspace, sink: tuple[Si
     assert handler.envelopes == []
 
 
-@pytest.mark.req("REQ-16")
 def test_unreachable_server_keeps_inbox_and_records_failure_without_secret(
     workspace: Workspace,
     sink: tuple[Sink, int],
@@ -259,7 +257,6 @@ def login_sink() -> Iterator[tuple[LoginSink, int]]:
         controller.stop()
 
 
-@pytest.mark.req("REQ-16")
 def test_login_uses_the_password_from_the_environment_and_stores_it_nowhere(
     workspace: Workspace,
     login_sink: tuple[LoginSink, int],

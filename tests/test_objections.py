@@ -37,7 +37,7 @@ from pubdata.workflow.objection_states import ObjectionState, transition
 from pubdata.workflow.tick import TASKS
 from pubdata.workspace import Workspace
 
-pytestmark = pytest.mark.req("REQ-12")
+pytestmark = pytest.mark.req("REQ-12", "states")
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,7 @@ def test_who_may_make_each_move(
     assert refused and refused[-1].outcome == "refused" and refused[-1].actor == login
 
 
+@pytest.mark.req("REQ-12", "flag")
 def test_accept_flags_in_the_same_transaction_and_notifies(demo: Workspace) -> None:
     objection_id = raise_on(demo, served_record(demo, 20))
     before = _inbox(demo, PROVIDER, "objection.flag")
@@ -195,6 +196,7 @@ def test_reject_and_uphold_need_a_reason(demo: Workspace) -> None:
     assert state_of(demo, objection_id) == "flagged"
 
 
+@pytest.mark.req("REQ-12", "flag")
 def test_a_consumer_without_a_grant_may_not_object_but_a_data_subject_may(demo: Workspace) -> None:
     record = served_record(demo, 32)
     with pytest.raises(NotAuthorised, match="data_subject"):
@@ -208,6 +210,7 @@ def test_a_consumer_without_a_grant_may_not_object_but_a_data_subject_may(demo: 
     assert state_of(demo, objection_id) == "submitted"
 
 
+@pytest.mark.req("REQ-12", "flag")
 def test_an_unconditional_entry_takes_objections_from_any_consumer(demo: Workspace) -> None:
     with demo.sessions() as session, session.begin():
         found = objections.raise_objection(
@@ -225,7 +228,7 @@ def test_an_unconditional_entry_takes_objections_from_any_consumer(demo: Workspa
 # --- deadlines (REQ-13) ---------------------------------------------------------------------------
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "escalation")
 def test_an_overdue_step_is_escalated_once(demo: Workspace) -> None:
     objection_id = raise_on(demo, served_record(demo, 40))
     escalate = TASKS["objections.escalate"]
@@ -245,7 +248,6 @@ def test_an_overdue_step_is_escalated_once(demo: Workspace) -> None:
     assert len(_events(demo, objection_id, "objection.escalate")) == 2
 
 
-@pytest.mark.req("REQ-13")
 def test_verified_objections_are_archived_after_a_while(demo: Workspace) -> None:
     objection_id = objection_in(demo, "unflagged", served_record(demo, 41))
     archive = TASKS["objections.archive"]

@@ -44,7 +44,7 @@ from pubdata.gateway.roles import Scope
 from pubdata.workflow import objections
 from pubdata.workspace import Workspace
 
-pytestmark = pytest.mark.req("REQ-12")
+pytestmark = pytest.mark.req("REQ-12", "disputed-mark")
 FORMATS = ("json", "jsonl", "csv", "arrow", "parquet", "xlsx")
 
 

@@ -71,10 +71,10 @@ def last_event(workspace: Workspace, action: str | None = None) -> AuditEvent:
         return audit.list_events(session, action, limit=1)[-1]
 
 
-@pytest.mark.req("REQ-5")
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-27")
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-5", "one-gateway", "gateway-audit")
+@pytest.mark.req("REQ-17", "grant-terms")
+@pytest.mark.req("REQ-27", "on-sharing")
+@pytest.mark.req("REQ-40", "api-calls")
 def test_consumer_gets_masked_identity_numbers_and_only_jiaxing_rows(
     client: TestClient, tokens: dict[str, str], workspace: Workspace
 ) -> None:
@@ -120,8 +120,8 @@ def test_consumer_gets_masked_identity_numbers_and_only_jiaxing_rows(
         assert audit.verify_chain(session)[0]
 
 
-@pytest.mark.req("REQ-14")
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-14", "sharing-classes")
+@pytest.mark.req("REQ-40", "grants-refusals")
 def test_the_same_token_is_refused_a_not_shared_entry_with_the_reason(
     client: TestClient, tokens: dict[str, str], workspace: Workspace
 ) -> None:
@@ -136,8 +136,8 @@ def test_the_same_token_is_refused_a_not_shared_entry_with_the_reason(
         assert audit.verify_chain(session)[0]
 
 
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-17", "refuse-outside")
+@pytest.mark.req("REQ-41", "outside-purpose")
 def test_a_call_outside_the_grants_purpose_is_refused_and_reported(
     client: TestClient, tokens: dict[str, str], workspace: Workspace
 ) -> None:
@@ -225,7 +225,7 @@ def test_json_pages_join_up_to_the_whole_answer(client: TestClient, tokens: dict
     assert pages == whole and len(whole) > 40
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "on-sharing")
 def test_every_format_parses_back_masked(
     client: TestClient, tokens: dict[str, str], workspace: Workspace
 ) -> None:
@@ -286,7 +286,7 @@ def test_rows_route_filters_by_field_values_without_sql(
     assert hostile.status_code == 200 and hostile.json()["rows"] == []
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "subject-access")
 def test_subjects_are_indexed_only_when_served_as_stored(
     client: TestClient, tokens: dict[str, str], workspace: Workspace
 ) -> None:

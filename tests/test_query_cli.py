@@ -34,9 +34,9 @@ def query(home: Path, sql: str, *options: str, login: str = "jx_zgh") -> tuple[i
     return result.exit_code, result.output
 
 
-@pytest.mark.req("REQ-17")
-@pytest.mark.req("REQ-27")
-@pytest.mark.req("REQ-40")
+@pytest.mark.req("REQ-17", "grant-terms")
+@pytest.mark.req("REQ-27", "on-sharing")
+@pytest.mark.req("REQ-40", "downloads")
 def test_query_writes_a_masked_regional_csv_and_audits_it_as_the_user(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "参保.csv"
     code, output = query(home, f"SELECT id_number, division_code FROM {SOCIAL}", "--format", "csv", "--bom",
@@ -61,7 +61,7 @@ def test_query_prints_json_to_stdout(home: Path) -> None:
     assert '"rows":[[' in output and '"truncated": false' in output
 
 
-@pytest.mark.req("REQ-14")
+@pytest.mark.req("REQ-14", "sharing-classes")
 def test_query_refusal_exits_1_with_the_reason_and_is_audited(home: Path) -> None:
     code, output = query(home, "SELECT * FROM wjw_outpatient_visits")
     assert code == 1

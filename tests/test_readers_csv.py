@@ -80,7 +80,6 @@ def test_quoted_fields_keep_newlines_and_delimiters_and_count_records(tmp_path: 
     assert rows[2][0] == 4  # records are counted, not physical lines
 
 
-@pytest.mark.req("REQ-10")
 def test_title_rows_and_total_rows_are_reported_not_loaded(tmp_path: Path) -> None:
     text = "2021年嘉兴市小微企业园区企业名单,,,\n" + plain_csv() + "合 计,3,,\n"
     source, rows = read_all(write(tmp_path / "园区.csv", text, "gbk"))

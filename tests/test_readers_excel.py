@@ -58,7 +58,6 @@ def park_workbook(path: Path) -> Path:
     return path
 
 
-@pytest.mark.req("REQ-10")
 def test_title_merged_header_and_total_row(tmp_path: Path) -> None:
     source = open_source(park_workbook(tmp_path / "园区.xlsx"))
     assert isinstance(source, ExcelSource)

@@ -64,9 +64,9 @@ def _query(workspace: Workspace, purpose: str, now: dt.datetime) -> dict[str, ob
     return body
 
 
-@pytest.mark.req("REQ-15")
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-15", "request-record")
+@pytest.mark.req("REQ-16", "restricted-path")
+@pytest.mark.req("REQ-17", "grant-terms")
 def test_check_then_narrower_approval_is_the_grant_queries_run_under(workspace: Workspace) -> None:
     request_id = file_request(
         workspace,

@@ -75,7 +75,7 @@ def _pending_decision(workspace: Workspace) -> int:
     return item_id
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "not-shared-path", "coordination")
 def test_a_not_shared_entry_needs_a_dispute_reason_and_then_goes_to_coordination(
     workspace: Workspace,
 ) -> None:
@@ -94,7 +94,7 @@ def test_a_not_shared_entry_needs_a_dispute_reason_and_then_goes_to_coordination
     assert done["state"] == "in_coordination" and done["step"] == "coordinate"
 
 
-@pytest.mark.req("REQ-15")
+@pytest.mark.req("REQ-15", "request-record")
 @pytest.mark.parametrize(
     ("terms", "items", "error", "message"),
     [
@@ -127,7 +127,7 @@ def test_bad_requests_are_refused_whole(
         assert session.query(RequestItem).filter(RequestItem.state != "draft").count() == before
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "restricted-path", "refusal-reasons")
 def test_decisions_by_the_wrong_organisation_or_without_reason_or_wider_are_refused(
     workspace: Workspace,
 ) -> None:
@@ -149,7 +149,7 @@ def test_decisions_by_the_wrong_organisation_or_without_reason_or_wider_are_refu
         assert session.query(Grant).filter(Grant.purpose == "园区职工参保核查（申请）").count() == 0
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "tenant-deadlines")
 def test_the_check_deadline_skips_the_2026_spring_festival(workspace: Workspace) -> None:
     filed = dt.datetime(2026, 2, 13, 10, 0, tzinfo=LOCAL)  # Friday before 春节
     item = _item(
@@ -209,15 +209,13 @@ def assert_one_winner(workspace: Workspace, item_id: int, outcome: dict[str, obj
         assert (item.grant_id in [g.id for g in granted]) == (item.state == "approved")
 
 
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-17")
 def test_approval_racing_a_refusal_has_exactly_one_winner(workspace: Workspace) -> None:
     for _ in range(3):
         item_id = _pending_decision(workspace)
         assert_one_winner(workspace, item_id, _race(workspace, item_id))
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-13", "escalation")
 def test_escalation_happens_once_even_when_two_ticks_run_at_once(workspace: Workspace) -> None:
     item = _item(workspace, file_request(workspace, [{"entry_code": SOCIAL, "fields": ["status"]}]))
     late = NOW + dt.timedelta(days=14)
@@ -274,8 +272,8 @@ def _token(workspace: Workspace, login: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.token}"}
 
 
-@pytest.mark.req("REQ-15")
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-15", "request-record")
+@pytest.mark.req("REQ-16", "restricted-path", "refusal-reasons")
 def test_the_api_files_checks_and_hides_requests(workspace: Workspace) -> None:
     start = NOW + dt.timedelta(hours=1)
     body = {
@@ -331,8 +329,6 @@ def test_the_cli_files_a_request_and_runs_the_tick(workspace: Workspace) -> None
     assert refused.exit_code != 0 and "needs a reason" in refused.output
 
 
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-17")
 def test_approval_racing_a_refusal_has_one_winner_on_postgresql(pg_workspace: Workspace) -> None:
     build_demo(pg_workspace.home, scale=0.02)
     workspace = Workspace.open(pg_workspace.home)

@@ -94,8 +94,7 @@ def _act(workspace: Workspace, login: str, item_id: int, action: Action) -> dict
                workspace.settings, NOW + dt.timedelta(hours=1))  # fmt: skip
 
 
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-16", "restricted-path")
 @pytest.mark.parametrize(("state", "action"), PEOPLE_STEPS, ids=lambda v: str(v))
 def test_each_step_only_by_its_party(workspace: Workspace, state: ItemState, action: Action) -> None:
     step = TRANSITIONS[(state, action)]
@@ -121,7 +120,6 @@ def test_each_step_only_by_its_party(workspace: Workspace, state: ItemState, act
             assert event.detail["to_state"] == done["state"]
 
 
-@pytest.mark.req("REQ-16")
 @pytest.mark.parametrize("action", sorted({a for _s, a in PEOPLE_STEPS}), ids=str)
 def test_a_step_from_the_wrong_state_is_refused(workspace: Workspace, action: Action) -> None:
     wrong = next(s for s in (ItemState.WITHDRAWN, ItemState.PENDING_CHECK, ItemState.APPROVED)
@@ -133,7 +131,7 @@ def test_a_step_from_the_wrong_state_is_refused(workspace: Workspace, action: Ac
         _act(workspace, login, item_id, action)
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "refusal-reasons")
 def test_refusals_and_returns_need_a_reason(workspace: Workspace) -> None:
     from pubdata.errors import InputError
     from requests_support import principal
@@ -149,7 +147,7 @@ def test_refusals_and_returns_need_a_reason(workspace: Workspace) -> None:
             assert session.get(RequestItem, item_id).state == state.value  # type: ignore[union-attr]
 
 
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-16", "unconditional-path", "restricted-path", "not-shared-path")
 def test_the_check_leads_by_sharing_class() -> None:
     from pubdata.catalog.classes import ShareClass
 

@@ -28,12 +28,12 @@ def current(session: Session, org: str) -> dict[str, tuple[str, str | None]]:
     return {r.duty: (r.name, r.contact) for r in rows if r.ended_at is None}
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers")
 def test_registration_starts_the_history(world: Session) -> None:
     assert current(world, "市公安局") == {"head": ("张局长", "0571-1"), "security_officer": ("李安全", None)}
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers")
 def test_a_new_holder_ends_the_previous_row_audited_and_told_to_the_department(world: Session) -> None:
     police = find_organisation(world, "市公安局")
     changed = change_as(world, principal(world, "dsj"), police, Duty.HEAD, "刘局长", "0571-9", now=MONDAY)
@@ -63,7 +63,7 @@ def test_a_new_holder_ends_the_previous_row_audited_and_told_to_the_department(w
     assert len(world.scalars(select(AuditEvent).where(AuditEvent.action == "org.responsible")).all()) == 1
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers", "publish-blocked")
 def test_a_vacancy_is_recorded_and_blocks_publishing_until_filled(world: Session) -> None:
     police = find_organisation(world, "市公安局")
     admin = principal(world, "admin")
@@ -80,7 +80,6 @@ def test_a_vacancy_is_recorded_and_blocks_publishing_until_filled(world: Session
     assert officers == ["李安全", "孙安全"]
 
 
-@pytest.mark.req("REQ-25")
 @pytest.mark.parametrize("login", ["gat_officer", "gat_clerk", "wjw_clerk", "auditor", "tiantai"])
 def test_only_the_admin_or_a_covering_competent_department_may_change(world: Session, login: str) -> None:
     police = find_organisation(world, "市公安局")
@@ -97,7 +96,7 @@ def test_a_contact_without_a_name_is_refused(world: Session) -> None:
         record_holder(world, police, Duty.HEAD, "  ", "0571-1", "admin", MONDAY)
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers")
 def test_the_catalogue_path_writes_history_too(world: Session) -> None:
     set_responsible_persons(world, "市卫健委", "王主任", None, "钱安全", "0571-5", "admin")
     health = find_organisation(world, "市卫健委")
@@ -108,7 +107,6 @@ def test_the_catalogue_path_writes_history_too(world: Session) -> None:
     ]
 
 
-@pytest.mark.req("REQ-25")
 def test_two_changes_at_once_have_one_winner(workspace: Workspace) -> None:
     with workspace.sessions() as s, s.begin():
         build_world(s)

@@ -279,7 +279,7 @@ def test_there_are_enough_golden_cases() -> None:
     assert len({(c.file.name, c.title) for c in CASES}) == len(CASES), "titles must be unique per file"
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.file.stem}:{c.title}" for c in CASES])
 def test_golden_rewrite(case: Case, databases: Databases) -> None:
     actual = _actual(case)
@@ -306,7 +306,6 @@ def test_golden_rewrite(case: Case, databases: Databases) -> None:
 # ---------------------------------------------------------------- result metadata
 
 
-@pytest.mark.req("REQ-17")
 def test_result_names_tables_columns_and_policy_versions() -> None:
     result = rewrite(
         "SELECT p.name, count(*) FROM persons p JOIN visits v ON p.id_number = v.person_id GROUP BY 1",
@@ -325,7 +324,7 @@ def test_star_and_whole_row_count_every_visible_column() -> None:
     assert rewrite("SELECT count(*) FROM companies", policy).columns == {"companies": ()}
 
 
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-32", "keyed-pseudonyms")
 def test_the_output_never_carries_the_key_and_the_user_cannot_read_it(databases: Databases) -> None:
     result = rewrite("SELECT person_key FROM persons", POLICY_SETS["default"])
     assert KEY not in result.sql
@@ -408,8 +407,7 @@ def queries(draw: st.DrawFn) -> str:
     return sql
 
 
-@pytest.mark.req("REQ-27")
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-27", "on-sharing")
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sql=queries())
 def test_generated_queries_see_only_masked_filtered_rows(sql: str, databases: Databases) -> None:

@@ -129,7 +129,7 @@ REFUSED: dict[str, list[tuple[str, str]]] = {
 }
 
 
-@pytest.mark.req("REQ-17")
+@pytest.mark.req("REQ-17", "refuse-outside")
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
@@ -189,8 +189,7 @@ ORACLES = [
 ]
 
 
-@pytest.mark.req("REQ-27")
-@pytest.mark.req("REQ-32")
+@pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.parametrize("sql", ORACLES)
 def test_mask_oracles_and_filter_escapes_see_only_the_policy_view(sql: str, databases: Databases) -> None:
     rows = databases.enforced(sql)

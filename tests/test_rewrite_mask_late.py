@@ -25,7 +25,7 @@ def _both(db: Databases, sql: str) -> tuple[str, list[tuple[Any, ...]], list[tup
     return late.sql, db.engine.sql(late.sql).fetchall(), db.engine.sql(early.sql).fetchall()
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.parametrize(
     "sql",
     [
@@ -43,7 +43,7 @@ def test_a_top_n_is_masked_after_the_limit_with_the_same_answer(databases: Datab
     assert rewrite(sql, POLICY).columns == rewrite(sql, POLICY, rules=EARLY).columns
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.parametrize(
     "sql",
     [
@@ -94,7 +94,7 @@ _PREDICATES = [
 ]
 
 
-@pytest.mark.req("REQ-27")
+@pytest.mark.req("REQ-27", "on-sharing")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     shown=st.lists(st.sampled_from(_COLUMNS), min_size=1, max_size=5),

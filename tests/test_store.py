@@ -255,7 +255,6 @@ def test_an_iterator_that_raises_aborts_the_write(
     assert after.version == 2 and store.row_count(entry) == 4
 
 
-@pytest.mark.req("REQ-40")
 def test_a_failure_after_the_commit_is_rolled_back_and_audited(
     workspace: Workspace, store: DatasetStore, entry: CatalogEntry
 ) -> None:
@@ -296,7 +295,6 @@ def test_a_commit_never_indexed_is_rolled_back_before_the_next_write(
     assert feed.num_rows == 4
 
 
-@pytest.mark.req("REQ-18")
 def test_time_travel_and_change_feed(store: DatasetStore, entry: CatalogEntry) -> None:
     store.write(entry, iter([rows(range(4))]), WriteMode.APPEND, operator="t")
     store.write(entry, iter([rows([2], "upd"), rows([9], "ins")]), WriteMode.UPSERT, operator="t")

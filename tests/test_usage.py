@@ -51,7 +51,7 @@ def served_rows(workspace: Workspace, principal: Principal, sql: str, fmt: str =
     return answer.served.rows
 
 
-@pytest.mark.req("REQ-23")
+@pytest.mark.req("REQ-23", "usage-measures")
 def test_counters_match_what_was_served_and_refusals_do_not_count(demo: Workspace) -> None:
     principal = consumer(demo)
     rows = served_rows(demo, principal, f"SELECT name FROM {SOCIAL} LIMIT 7")
@@ -74,12 +74,12 @@ def test_counters_match_what_was_served_and_refusals_do_not_count(demo: Workspac
     assert set(keys) == {(f"org:{org_id}", org_id)}
 
 
-@pytest.mark.req("REQ-23")
+@pytest.mark.req("REQ-23", "usage-measures")
 def test_concurrent_calls_lose_no_count(demo: Workspace) -> None:
     _hammer(demo, "gat_population")
 
 
-@pytest.mark.req("REQ-23")
+@pytest.mark.req("REQ-23", "usage-measures")
 def test_concurrent_calls_lose_no_count_on_postgresql(pg_workspace: Workspace) -> None:
     with pg_workspace.sessions() as s, s.begin():
         register_organisation(

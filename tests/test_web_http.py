@@ -234,7 +234,7 @@ def test_query_roles_are_the_gateways() -> None:
     assert set(visitor.QUERY_ROLES) == set(access.QUERY_ROLES)
 
 
-@pytest.mark.req("REQ-4")
+@pytest.mark.req("REQ-4", "roles")
 @pytest.mark.parametrize(
     "login", ["zj_dsj", "zj_gat", "jx_zgh", "citizen", "zj_security", "zj_auditor", "zj_admin"]
 )

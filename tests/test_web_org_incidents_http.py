@@ -56,7 +56,7 @@ def _events(workspace: Workspace, action: str, target: str) -> list[AuditEvent]:
         return found
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers")
 def test_responsible_persons_are_shown_and_only_the_competent_department_may_change_them(
     app: Any, demo: Any
 ) -> None:
@@ -205,7 +205,6 @@ def _draft_items(workspace: Workspace) -> list[tuple[int, str]]:
     return [(item, state) for item, state in rows]
 
 
-@pytest.mark.req("REQ-15")
 def test_an_item_leaves_the_cart_only_by_its_requester_with_the_token(app: Any, demo: Any) -> None:
     workspace, users = demo
     union = client_for(app, users, "jx_zgh")
@@ -232,7 +231,7 @@ def test_an_item_leaves_the_cart_only_by_its_requester_with_the_token(app: Any, 
     assert event.actor == "jx_zgh" and event.detail["entry"] == SOCIAL
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "record", "remediation")
 def test_an_incident_is_reported_worked_and_closed_by_the_right_people(app: Any, demo: Any) -> None:
     workspace, users = demo
     provider = client_for(app, users, "zj_rst")

@@ -118,7 +118,7 @@ def served_number(client: TestClient, users: dict[str, Any]) -> str:
     return number
 
 
-@pytest.mark.req("REQ-41")
+@pytest.mark.req("REQ-41", "subject-access")
 def test_auditor_finds_who_accessed_a_number_without_it_being_echoed(client: TestClient, demo: Any) -> None:
     workspace, users = demo
     number = served_number(client, users)

@@ -223,7 +223,6 @@ def test_overdue_electricity_request_is_listed_for_the_bureau(app: Any, demo: An
     assert "gw_enterprise_electricity" in overdue and 'data-overdue="true"' in overdue
 
 
-@pytest.mark.req("REQ-16")
 def test_sla_figures_come_from_the_moves(demo: Any) -> None:
     workspace, _ = demo
     with workspace.sessions() as session:

@@ -30,7 +30,7 @@ def token(workspace: Workspace, login: str, *scopes: Scope) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.token}"}
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers")
 def test_responsible_history_needs_catalog_read_and_changes_need_workflow(
     client: TestClient, workspace: Workspace
 ) -> None:
@@ -52,7 +52,7 @@ def test_responsible_history_needs_catalog_read_and_changes_need_workflow(
     assert client.get("/api/v1/organisations/nobody/responsible", headers=reader).status_code == 404
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "record", "remediation")
 def test_incident_routes_from_report_to_close(client: TestClient, workspace: Workspace) -> None:
     officer, dsj = token(workspace, "gat_officer"), token(workspace, "dsj")
     report = {
@@ -93,7 +93,7 @@ def test_incident_routes_from_report_to_close(client: TestClient, workspace: Wor
     )
 
 
-@pytest.mark.req("REQ-23")
+@pytest.mark.req("REQ-23", "usage-measures")
 def test_usage_is_public_for_published_entries_only(client: TestClient, workspace: Workspace) -> None:
     assert client.get("/api/v1/entries/population/usage").status_code == 404  # still a draft
     with workspace.sessions() as s, s.begin():

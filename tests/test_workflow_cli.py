@@ -28,7 +28,7 @@ def run(*args: str) -> str:
     return result.output
 
 
-@pytest.mark.req("REQ-25")
+@pytest.mark.req("REQ-25", "named-officers")
 def test_responsible_and_history(home: str) -> None:
     out = run("orgs", "responsible", "市公安局", "--duty", "第一责任人", "--name", "刘局长", "--as", "dsj",
               "--home", home, "--json")  # fmt: skip
@@ -40,7 +40,7 @@ def test_responsible_and_history(home: str) -> None:
     assert refused.exit_code != 0 and "may not change" in refused.output
 
 
-@pytest.mark.req("REQ-28")
+@pytest.mark.req("REQ-28", "record", "classify", "remediation")
 def test_incident_commands(home: str) -> None:
     out = run("incidents", "report", "--title", "越权调用", "--category", "未授权访问", "--severity", "重大",
               "--as", "gat_officer", "--entry", "population", "--occurred-at", "2026-03-02T08:00",
@@ -62,7 +62,7 @@ def test_incident_commands(home: str) -> None:
     assert "已关闭" in run("incidents", "show", number, "--as", "dsj", "--home", home)
 
 
-@pytest.mark.req("REQ-23")
+@pytest.mark.req("REQ-23", "yearly-export")
 def test_usage_csv_has_a_bom_and_a_total(home: str) -> None:
     result = CliRunner().invoke(app, ["usage", "population", "--csv", "--home", home])
     assert result.exit_code == 0, result.output

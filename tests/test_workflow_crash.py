@@ -215,8 +215,6 @@ APPROVE_POINTS = {
 }
 
 
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-40")
 @pytest.mark.parametrize("point", list(APPROVE_POINTS))
 def test_an_approval_killed_at_a_chosen_point_is_all_or_nothing(workspace: Workspace, point: str) -> None:
     request_id, item_id = pending_item(workspace)
@@ -238,8 +236,6 @@ def approve_seconds(workspace: Workspace) -> float:
     return took
 
 
-@pytest.mark.req("REQ-16")
-@pytest.mark.req("REQ-40")
 @pytest.mark.parametrize("seed", range(4))
 def test_an_approval_killed_at_a_random_moment_is_all_or_nothing(
     workspace: Workspace, approve_seconds: float, seed: int
@@ -319,8 +315,6 @@ ACCEPT_POINTS = {
 }
 
 
-@pytest.mark.req("REQ-12")
-@pytest.mark.req("REQ-40")
 @pytest.mark.parametrize("point", list(ACCEPT_POINTS))
 def test_an_acceptance_killed_at_a_chosen_point_flags_with_it_or_not_at_all(
     workspace: Workspace, point: str
@@ -342,8 +336,6 @@ def accept_seconds(workspace: Workspace) -> float:
     return took
 
 
-@pytest.mark.req("REQ-12")
-@pytest.mark.req("REQ-40")
 @pytest.mark.parametrize("seed", range(3))
 def test_an_acceptance_killed_at_a_random_moment_flags_with_it_or_not_at_all(
     workspace: Workspace, accept_seconds: float, seed: int

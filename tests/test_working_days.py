@@ -61,8 +61,8 @@ def test_library_facts_about_spring_festival_2026() -> None:
     assert is_working_day(date(2026, 2, 13)) and is_working_day(date(2026, 2, 24))
 
 
-@pytest.mark.req("REQ-13")
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-13", "working-days")
+@pytest.mark.req("REQ-16", "tenant-deadlines")
 def test_deadline_across_spring_festival_2026() -> None:
     # Filed Thu 12 Feb: day 1 Fri 13, day 2 make-up Sat 14, then nine holidays, day 3 Tue 24 Feb.
     filed = at(date(2026, 2, 12))
@@ -78,7 +78,7 @@ def test_deadline_across_spring_festival_2026() -> None:
     assert deadline_for("coordinate", filed, PRESETS["zhejiang"]) == end_of(date(2026, 3, 4))
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_filing_during_the_holiday_counts_from_the_first_working_day_after() -> None:
     for day in SPRING_2026:
         assert add_working_days(at(day), 1) == end_of(date(2026, 2, 24))
@@ -86,8 +86,7 @@ def test_filing_during_the_holiday_counts_from_the_first_working_day_after() -> 
     assert working_days_between(at(date(2026, 2, 13)), at(date(2026, 2, 24))) == 2
 
 
-@pytest.mark.req("REQ-13")
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-13", "working-days")
 def test_deadline_across_national_day_2026() -> None:
     assert [date(2026, 10, 1) + timedelta(days=i) for i in range(7)] == NATIONAL_2026
     assert [date(2026, 9, 20), date(2026, 10, 10)] == NATIONAL_MAKEUP_2026
@@ -98,7 +97,7 @@ def test_deadline_across_national_day_2026() -> None:
     assert add_working_days(filed, 4) == end_of(date(2026, 10, 12))
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_start_on_a_make_up_sunday() -> None:
     sunday = date(2026, 9, 20)
     assert sunday.weekday() == 6 and is_working_day(sunday)
@@ -108,7 +107,7 @@ def test_start_on_a_make_up_sunday() -> None:
     assert add_working_days(at(date(2026, 9, 19)), 1) == end_of(sunday)
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_late_friday_uses_the_local_date_not_utc() -> None:
     friday_late = at(date(2026, 3, 6), 23, 30)  # 15:30 UTC, still Friday everywhere
     assert add_working_days(friday_late, 1) == end_of(date(2026, 3, 9))
@@ -141,7 +140,7 @@ def test_naive_datetimes_refused() -> None:
         is_overdue(datetime(2026, 3, 4, 10), at(date(2026, 3, 4)))
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_unknown_year_is_a_clear_error_when_the_workspace_refuses_to_guess() -> None:
     with pytest.raises(CalendarYearUnknown, match="2030") as caught:
         add_working_days(at(date(2030, 3, 4)), 1, calendar=STRICT)
@@ -156,7 +155,7 @@ def test_unknown_year_is_a_clear_error_when_the_workspace_refuses_to_guess() -> 
         deadline_for("decide", at(date(2026, 12, 30)), Deadlines(unknown_year="refuse"))
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_unknown_year_counts_weekdays_by_default_and_says_it_is_provisional() -> None:
     calendar = WorkCalendar()
     # Wed 30 Dec 2026 + 5: Thu 31 (known), then Fri 1, Mon 4, Tue 5, Wed 6 Jan 2027 (Mon–Fri).
@@ -167,7 +166,7 @@ def test_unknown_year_counts_weekdays_by_default_and_says_it_is_provisional() ->
     assert not is_working_day(date(2027, 1, 9))  # a Saturday
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_the_workspace_may_add_the_official_days_of_a_new_year(tmp_path: Path) -> None:
     settings_file = tmp_path / "pubdata.toml"
     settings_file.write_text(
@@ -189,7 +188,7 @@ def test_the_workspace_may_add_the_official_days_of_a_new_year(tmp_path: Path) -
         Deadlines(unknown_year="maybe")  # type: ignore[arg-type]
 
 
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_working_days_between_is_signed() -> None:
     filed = at(date(2026, 2, 12))
     deadline = add_working_days(filed, 5)
@@ -211,8 +210,8 @@ def test_is_overdue_boundaries() -> None:
     assert is_overdue(deadline, datetime(2026, 2, 26, 16, 0, 0, tzinfo=UTC))
 
 
-@pytest.mark.req("REQ-13")
-@pytest.mark.req("REQ-16")
+@pytest.mark.req("REQ-13", "default-deadlines")
+@pytest.mark.req("REQ-16", "tenant-deadlines")
 @pytest.mark.parametrize(
     ("preset", "expected"),
     [
@@ -246,7 +245,7 @@ def test_custom_deadlines_and_unknown_step() -> None:
     ),
     n=st.integers(min_value=1, max_value=30),
 )
-@pytest.mark.req("REQ-13")
+@pytest.mark.req("REQ-13", "working-days")
 def test_property_n_working_days_later(start: datetime, n: int) -> None:
     try:
         deadline = add_working_days(start, n, calendar=STRICT)
