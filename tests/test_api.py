@@ -218,7 +218,7 @@ def test_bad_vocabulary_is_422(client: TestClient, params: dict[str, str]) -> No
     assert client.get("/api/entries", params=params).status_code == 422
 
 
-@pytest.mark.req("REQ-10", "core-metadata")
+@pytest.mark.req("REQ-10", "core-metadata", "zhejiang-fields")
 def test_detail_carries_core_metadata_fields_and_versions(client: TestClient, loaded: Workspace) -> None:
     body = client.get("/api/entries/RS-ENROL").json()
     assert body["provider"] == "浙江省人力资源和社会保障厅"

@@ -419,6 +419,7 @@ def test_publishing_waits_for_head_and_security_officer(session: Session) -> Non
     assert events == ["organisation.register", *["org.responsible"] * 3]
 
 
+@pytest.mark.req("REQ-40", "catalogue-changes")
 def test_lifecycle_runs_draft_published_retired_only(org: Session) -> None:
     create_entry(org, spec(), "clerk", SETTINGS)
     with pytest.raises(RuleViolation, match="cannot become retired"):

@@ -39,6 +39,7 @@ def test_tenants_form_the_division_hierarchy(workspace: Workspace) -> None:
         assert nanhu.parent.parent is not None and nanhu.parent.parent.name == "浙江省"
 
 
+@pytest.mark.req("REQ-33", "abolished-codes", "parent", "is-within")
 def test_divisions_lookup_parent_and_within() -> None:
     d = divisions()
     assert d.get("3304").name == "嘉兴市"

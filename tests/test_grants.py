@@ -424,6 +424,7 @@ def test_cli_grants_add_list_renew_revoke(world: World) -> None:
 
 
 @pytest.mark.req("REQ-26", "result-level")
+@pytest.mark.req("REQ-31", "derived-highest")
 def test_assessment_level_takes_the_highest_input_and_rises_when_quasi_identifiers_combine(
     world: World,
 ) -> None:

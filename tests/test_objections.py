@@ -108,6 +108,7 @@ def test_who_may_make_each_move(
 
 
 @pytest.mark.req("REQ-12", "flag")
+@pytest.mark.req("REQ-40", "objection-steps")
 def test_accept_flags_in_the_same_transaction_and_notifies(demo: Workspace) -> None:
     objection_id = raise_on(demo, served_record(demo, 20))
     before = _inbox(demo, PROVIDER, "objection.flag")
