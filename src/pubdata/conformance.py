@@ -15,10 +15,12 @@ no second collection pass is needed.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -96,6 +98,28 @@ def marker_problem(args: tuple[object, ...]) -> str | None:
     if unknown:
         return f"names {', '.join(unknown)}, which {req} does not have (its clauses: {', '.join(clauses)})"
     return None
+
+
+def marker_problems(folder: Path) -> list[str]:
+    """``file:line: problem`` for each ``pytest.mark.req(...)`` under `folder` naming no known clause.
+
+    Read from the source, without collecting: cheap enough to run before a long test run, and it
+    names the markers that parallel workers would otherwise report only as a crash.
+    """
+    problems: list[str] = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.mark.req":
+                try:
+                    args = tuple(ast.literal_eval(a) for a in node.args)
+                except ValueError:
+                    problems.append(
+                        f"{path}:{node.lineno}: names its clauses through names; write the strings"
+                    )
+                    continue
+                if problem := marker_problem(args):
+                    problems.append(f"{path}:{node.lineno}: @pytest.mark.req{args!r} {problem}")
+    return problems
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,8 +12,8 @@ import typer
 
 from pubdata import conformance_report as report
 from pubdata.cli.render import jsonable, print_json, table
-from pubdata.conformance import requirements
-from pubdata.errors import InputError
+from pubdata.conformance import marker_problems, requirements
+from pubdata.errors import InputError, PubdataError
 
 
 def _run_suite(tests: Path, workers: int, junit: Path) -> int:
@@ -22,6 +22,8 @@ def _run_suite(tests: Path, workers: int, junit: Path) -> int:
             f"{tests} holds no tests: run from a source checkout or give --tests / --junit",
             file=str(tests),
         )
+    if problems := marker_problems(tests):
+        raise InputError("requirement markers must name clauses:\n" + "\n".join(problems))
     command = [sys.executable, "-m", "pytest", str(tests), "-m", "req", "-q", "-p", "no:cacheprovider"]
     command += ["-p", "pubdata.conformance"]
     command += [f"--junitxml={junit}", *(["-n", str(workers)] if workers > 1 else [])]
@@ -49,6 +51,8 @@ def conformance(
     with tempfile.TemporaryDirectory() as scratch:
         source = junit or Path(scratch) / "conformance.xml"
         suite_status = 0 if junit else _run_suite(tests, workers, source)
+        if suite_status in (2, 3, 4):  # interrupted, internal error, usage error: no evidence
+            raise PubdataError(f"the test run stopped before its end (pytest exit code {suite_status})")
         if not source.exists():
             raise InputError("the test run wrote no JUnit report", file=str(source))
         rows, unknown = report.conformance(requirements(), report.results_from_junit(source))
@@ -90,12 +94,12 @@ def _print(rows: list[report.Conformance], unknown: dict[str, list[report.TestRe
     lines: list[tuple[str, str, int | str, int | str, str]] = []
     for row in rows:
         req = row.requirement
-        lines.append((f"{req.id} [{req.tag}]", req.summary, "", "", report.STATUS_LABELS[row.status]))
+        lines.append((f"{req.id} [{req.tag}]", req.summary, " ", " ", report.STATUS_LABELS[row.status]))
         for c in row.clauses:
             text = c.clause.text if len(c.clause.text) <= CLAUSE_LIMIT else c.clause.text[:CLAUSE_LIMIT] + "…"
             passed = sum(t.outcome == "passed" for t in c.tests)
             lines.append(
-                ("", f"  {c.clause.slug}: {text}", len(c.tests), passed, report.STATUS_LABELS[c.status])
+                (" ", f"  {c.clause.slug}: {text}", len(c.tests), passed, report.STATUS_LABELS[c.status])
             )
     table(
         "Conformance with the regulation, clause by clause",
