@@ -113,7 +113,6 @@ def _parsed(fmt: str, answer: httpx.Response) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.mark.req("REQ-5", "one-gateway")
 @pytest.mark.req("REQ-17", "grant-terms")
 @pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -250,6 +250,7 @@ def newest_event(workspace: Workspace) -> AuditEvent:
 # --- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.req("REQ-5", "one-gateway")
 def test_every_route_has_an_authorisation_rule(client: TestClient) -> None:
     served = app_routes(client.app)  # type: ignore[arg-type]
     assert served == set(ROUTE_RULES), f"routes without a rule: {served - set(ROUTE_RULES)}"
@@ -260,7 +261,7 @@ def test_every_route_has_an_authorisation_rule(client: TestClient) -> None:
 
 
 @pytest.mark.req("REQ-4", "roles")
-@pytest.mark.req("REQ-5", "gateway-audit")
+@pytest.mark.req("REQ-5", "one-gateway", "gateway-audit")
 @pytest.mark.req("REQ-14", "sharing-classes")
 @pytest.mark.req("REQ-17", "refuse-outside", "audit-refusal")
 @pytest.mark.parametrize("route", [r for r, rule in ROUTE_RULES.items() if rule == "gateway"], ids=" ".join)

@@ -71,7 +71,7 @@ def last_event(workspace: Workspace, action: str | None = None) -> AuditEvent:
         return audit.list_events(session, action, limit=1)[-1]
 
 
-@pytest.mark.req("REQ-5", "one-gateway", "gateway-audit")
+@pytest.mark.req("REQ-5", "gateway-audit")
 @pytest.mark.req("REQ-17", "grant-terms")
 @pytest.mark.req("REQ-27", "on-sharing")
 @pytest.mark.req("REQ-40", "api-calls")
