@@ -1,14 +1,16 @@
 """Catalogue routes: thin, typed, no rules of their own (the service and `reads` hold those).
 
 These routes are public metadata, so a draft entry — the provider's work in progress — is neither
-listed nor served; the CLI, run by the workspace's operator, shows drafts.
+listed nor served; the CLI, run by the workspace's operator, shows drafts. No answer names a server
+path, and a quality report's row examples go only to a caller whose bearer token shows them to be
+staff of the entry (`quality_view`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from sqlalchemy.orm import Session
 
 from pubdata.api import reads
@@ -18,10 +20,29 @@ from pubdata.catalog import service
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
 from pubdata.catalog.service import EntryQuery
 from pubdata.errors import NotFound
+from pubdata.gateway.identity import authenticate_token
+from pubdata.gateway.roles import Principal
 
 router = APIRouter(prefix="/api", tags=["catalogue"])
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorOut, "description": "Unknown entry."}}
 CodePath = Annotated[str, Path(description="Catalogue entry code.", max_length=64)]
+
+
+def optional_reader(
+    workspace: WorkspaceDep,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <token>`: optional; staff of the entry see row examples.")
+    ] = None,
+) -> Principal | None:
+    """The caller behind a bearer token, None without one; a bad token is the usual 401 (audited)."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    with workspace.sessions() as session, session.begin():
+        return authenticate_token(session, token if scheme.lower() == "bearer" else "")
+
+
+ReaderDep = Annotated[Principal | None, Depends(optional_reader)]
 
 
 @router.get("/entries", response_model=EntryPage, summary="Search the catalogue")
@@ -90,8 +111,10 @@ def get_quality(
     version: Annotated[int, Path(ge=0, le=MAX_ID, description="Version number.")],
     workspace: WorkspaceDep,
     session: SessionDep,
+    reader: ReaderDep,
 ) -> QualityOut:
-    return reads.version_quality(workspace, session, _public(session, code), version)
+    """Counts for everyone; masked row examples for staff of the entry (its provider, oversight)."""
+    return reads.version_quality(workspace, session, _public(session, code), version, reader=reader)
 
 
 @router.get("/organisations", response_model=list[OrganisationOut], summary="Data holders and consumers")

@@ -11,10 +11,12 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pubdata.api.quality_view import sees_quality_details, shown_report
 from pubdata.api.schemas import EntryDetail, EntryPage, EntrySummary, OrganisationOut, QualityOut, VersionOut
 from pubdata.catalog import service
 from pubdata.db.models import CatalogEntry, DatasetVersion, Organisation
 from pubdata.errors import NotFound
+from pubdata.gateway.roles import Principal
 from pubdata.store.delta import DatasetStore
 from pubdata.workspace import Workspace
 
@@ -55,10 +57,18 @@ def entry_versions(workspace: Workspace, session: Session, code: str) -> list[Ve
 
 
 def version_quality(
-    workspace: Workspace, session: Session, code: str, version: int | None = None
+    workspace: Workspace,
+    session: Session,
+    code: str,
+    version: int | None = None,
+    *,
+    reader: Principal | None = None,
+    operator: bool = False,
 ) -> QualityOut:
-    """The quality report of `version`, else of the latest version."""
+    """The quality report of `version`, else of the latest version; with its row examples for the
+    workspace's `operator` (the CLI) and for a `reader` who is staff of the entry."""
     entry = service.get_entry(session, code)
+    details = operator or sees_quality_details(reader, entry)
     known = versions(workspace, session, entry)
     if not known:
         raise NotFound(f"entry {code} has no data yet: load a file with `pubdata ingest {code} FILE`")
@@ -66,7 +76,8 @@ def version_quality(
     if chosen is None:
         listed = ", ".join(str(v.version) for v in known)
         raise NotFound(f"entry {code} has no version {version} (versions: {listed})")
-    return QualityOut(entry=code, version=VersionOut.from_row(chosen), report=dict(chosen.quality or {}))
+    report = shown_report(chosen.quality or {}, details=details)
+    return QualityOut(entry=code, version=VersionOut.from_row(chosen), report=report, details=details)
 
 
 def organisations(session: Session) -> list[OrganisationOut]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from pubdata.api.quality_view import file_name
 from pubdata.catalog.classes import Level
 from pubdata.db.models import CatalogEntry, CatalogField, DatasetVersion, Organisation, aware
 from pubdata.divisions import divisions
@@ -113,7 +114,7 @@ class VersionOut(BaseModel):
     version: int
     mode: Labelled
     operator: str
-    source_file: str
+    source_file: str = Field(description="Name of the loaded file, without the server's folders.")
     source_sha256: str
     rows_read: int
     rows_written: int
@@ -127,7 +128,7 @@ class VersionOut(BaseModel):
             version=v.version,
             mode=Labelled.of(v.mode),
             operator=v.operator,
-            source_file=v.source_file,
+            source_file=file_name(v.source_file),
             source_sha256=v.source_sha256,
             rows_read=v.rows_read,
             rows_written=v.rows_written,
@@ -142,7 +143,13 @@ class QualityOut(BaseModel):
 
     entry: str
     version: VersionOut
-    report: dict[str, Any] = Field(description="Per-column problems, notes and masked examples.")
+    report: dict[str, Any] = Field(
+        description="Per-column counts of problems and notes; masked row examples only in `details`."
+    )
+    details: bool = Field(
+        default=False,
+        description="Row examples included: the caller is staff of the entry (provider, oversight).",
+    )
 
 
 class EntrySummary(BaseModel):
@@ -238,3 +245,9 @@ class ErrorOut(BaseModel):
 
     error: str = Field(description="`not_found`, `invalid` or `refused`.")
     detail: str
+    kind: str | None = Field(
+        default=None,
+        description="For `query_failed`: what failed, a stable code (`conversion`, `binder`, `catalog`, "
+        "`out_of_range`, `overflow`, `division_by_zero`, `regex`, `subquery_rows`, `invalid_input`, "
+        "`syntax`, `out_of_memory`, `not_supported`, `engine`).",
+    )

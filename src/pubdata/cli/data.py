@@ -163,7 +163,7 @@ def quality(
 ) -> None:
     """The quality report of a version: counts, problems by column, masked examples, reader notes."""
     with reading(home) as (workspace, session):
-        found = reads.version_quality(workspace, session, entry, version)
+        found = reads.version_quality(workspace, session, entry, version, operator=True)
     print_json(found) if as_json else print_quality(found)
 
 

@@ -2,7 +2,7 @@
 
 Deny unless a rule allows. For each entry a query names, the first rule that applies decides:
 
-1. a draft, retired or classified entry is refused;
+1. a draft, retired or classified entry is refused (a draft as an unknown entry: see `decide`);
 2. the provider reading its own entry sees it raw — all fields, all rows (its own data is not shared);
 3. national core or important data (REQ-31) is read only through a grant, whatever its sharing class;
 4. a not-shared entry is refused: only its provider reads it (REQ-14);
@@ -404,7 +404,10 @@ def decide(
     person_level: list[CatalogEntry] = []
     for code in codes:
         entry = found.get(code.lower())
-        if entry is None:
+        # A draft is the provider's work in progress, absent from the public catalogue (its routes
+        # answer 404): the gateway must not confirm that it exists either, so it is refused with
+        # the unknown entry's words and rule, byte for byte.
+        if entry is None or entry.state is EntryState.DRAFT:
             request.refuse(
                 text("no catalogue entry {code!r}", code=code), AccessRule.UNKNOWN_ENTRY, None, code
             )
