@@ -123,6 +123,10 @@ class Settings:
     ingest_batch_rows: int = 65_536
     #: Ingestion: how many rejected values are listed one by one in a quality report.
     quality_examples_per_column: int = 20
+    #: Ingestion: above this share of rejected rows nothing is written (a wrong file, not bad rows).
+    ingest_max_reject_ratio: float = 0.1
+    #: Ingestion: an upsert whose file lacks a field's column ``keep``s the stored values or ``refuse``s.
+    upsert_missing_columns: Literal["keep", "refuse"] = "keep"
     #: REQ-11: grace period before an entry past its update cycle is flagged overdue, days.
     overdue_grace_days: int = 0
     #: REQ-16, REQ-28: the SMTP server notifications are mailed through; empty: in-app inbox only.
