@@ -142,6 +142,16 @@ class Settings:
     mail_max_attempts: int = 5
     #: Seconds between two runs of the periodic tasks inside ``pubdata serve``; 0: cron runs ``pubdata tick``.
     tick_interval_seconds: int = 300
+    #: REQ-5: seconds a query (and the stream of its answer) may run before it is stopped; server-wide.
+    query_time_budget_seconds: int = 30
+    #: DuckDB's memory for all queries together, MB (it spills to disk beyond); server-wide.
+    query_memory_limit_mb: int = 1024
+    #: Resident memory of the server process, MB, above which running queries are stopped; 0: off.
+    query_process_memory_mb: int = 4096
+    #: Most joins one query may make (each table after the first in FROM counts one).
+    query_max_joins: int = 64
+    #: Largest total size of the values a query builds from its own arguments (``repeat``, ``lpad`` …).
+    query_max_generated_bytes: int = 64_000_000
 
     @property
     def smtp(self) -> Smtp | None:
