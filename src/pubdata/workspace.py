@@ -6,14 +6,14 @@ Layout of ``HOME``::
     metadata.db         SQLite metadata (unless --db-url points elsewhere)
     data/<entry code>/  one Delta table per catalogue entry
     quarantine/         rows held back by ingestion, one Parquet file per version
-    workspace.json      the database URL, so later commands find it
+    workspace.json      the database URL, so later commands find it (0600 when it holds a password)
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pubdata.audit import register_workspace
 from pubdata.db.models import Tenant
 from pubdata.db.session import current_revision, head_revision, make_engine, session_factory, upgrade
+from pubdata.db.urls import password
 from pubdata.divisions import divisions
 from pubdata.errors import PubdataError
 from pubdata.settings import SettingsFile, load_settings, write_default_settings
@@ -38,7 +39,8 @@ def resolve_home(home: str | Path | None) -> Path:
 @dataclass
 class Workspace:
     home: Path
-    db_url: str
+    #: May hold the database password: kept out of the repr (tracebacks, logs); shown only `masked`.
+    db_url: str = field(repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -85,9 +87,7 @@ class Workspace:
             write_default_settings(workspace.settings_path)
         upgrade(workspace.engine)
         seed_tenants(workspace)
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"db_url": workspace.db_url}), "utf-8")
-        tmp.replace(marker)
+        write_marker(marker, workspace.db_url)
         return workspace
 
     @classmethod
@@ -101,6 +101,16 @@ class Workspace:
         if current_revision(workspace.engine) != head_revision():
             raise PubdataError(f"workspace {path} needs an upgrade: run `pubdata init --home {path}`")
         return workspace
+
+
+def write_marker(marker: Path, db_url: str) -> None:
+    """Write workspace.json; owner-only (0600) from its creation when the URL carries a password."""
+    tmp = marker.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    mode = 0o600 if password(db_url) else 0o644  # the umask may take more away, never add
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8") as out:
+        out.write(json.dumps({"db_url": db_url}))
+    tmp.replace(marker)
 
 
 def seed_tenants(workspace: Workspace) -> None:

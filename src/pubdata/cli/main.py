@@ -5,6 +5,8 @@ Every command runs under `ReportingGroup`, which prints platform errors as one r
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,10 +19,13 @@ from pubdata.cli import incidents as incidents_cli
 from pubdata.cli import objections as objections_cli
 from pubdata.cli import requests as requests_cli
 from pubdata.cli import usage as usage_cli
-from pubdata.cli.errors import ReportingGroup
+from pubdata.cli.errors import ReportingGroup, warn
 from pubdata.cli.options import Home, Json, open_workspace
 from pubdata.cli.render import fields_block, print_json, success
 from pubdata.cli.server import run_server
+from pubdata.db.urls import DB_URL_ENV, masked, password, read_url_file
+from pubdata.errors import InputError
+from pubdata.messages import text
 from pubdata.workspace import Workspace
 
 app = typer.Typer(
@@ -30,6 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help, as docs/cli.md shows it: Rich markup would eat every `[default: …]` in help texts.
+    rich_markup_mode=None,
 )
 
 
@@ -53,22 +60,58 @@ def init(
     home: Home = None,
     db_url: Annotated[
         str | None,
-        typer.Option("--db-url", help="SQLAlchemy URL of the metadata database [default: HOME/metadata.db]."),
+        typer.Option(
+            "--db-url",
+            help="SQLAlchemy URL of the metadata database, without a password: the process list shows "
+            "it to every local user [default: $PUBDATA_DB_URL, else the URL the workspace has, else "
+            "HOME/metadata.db].",
+        ),
+    ] = None,
+    db_url_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--db-url-file",
+            help="Read the URL from this file instead; it must be mode 0600 if the URL holds a password.",
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Create a workspace (or bring an existing one up to date); safe to run again."""
-    workspace = Workspace.init(home, db_url)
+    """Create a workspace (or bring an existing one up to date); safe to run again.
+
+    A URL with a password is kept in HOME/workspace.json, which is then written readable by its
+    owner only (0600); the password is never printed (shown as ***).
+    """
+    url = chosen_db_url(db_url, db_url_file)
+    workspace = Workspace.init(home, url)
     facts = {
         "home": str(workspace.home),
-        "db_url": workspace.db_url,
+        "db_url": masked(workspace.db_url),
         "settings": str(workspace.settings_path),
     }
     if as_json:
         print_json(facts)
         return
     success(f"workspace ready at {workspace.home}")
-    fields_block("", [("metadata", workspace.db_url), ("settings", facts["settings"])])
+    fields_block("", [("metadata", facts["db_url"]), ("settings", facts["settings"])])
+
+
+def chosen_db_url(db_url: str | None, db_url_file: Path | None) -> str | None:
+    """`--db-url-file`, else `--db-url` (warned about when it holds a password), else the environment."""
+    if db_url is not None and db_url_file is not None:
+        raise InputError(text("give --db-url or --db-url-file, not both"))
+    if db_url_file is not None:
+        return read_url_file(db_url_file)
+    if db_url is not None:
+        if password(db_url):
+            warn(
+                text(
+                    "the password in --db-url is visible to other local users in the process list; "
+                    "use --db-url-file or ${variable} instead",
+                    variable=DB_URL_ENV,
+                )
+            )
+        return db_url
+    return os.environ.get(DB_URL_ENV) or None
 
 
 demo.register(app)

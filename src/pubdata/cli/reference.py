@@ -48,17 +48,19 @@ def _plain_help(command: Any, ctx: Context) -> str:
     return str(command.get_help(ctx)).rstrip()
 
 
+def commands(app: typer.Typer) -> Iterator[tuple[str, Any, Context]]:
+    """Every command reachable from `app`: its path, the command, a context to render its help in."""
+    root = typer.main.get_command(app)
+    yield from _walk(root, Context(root, info_name="pubdata", terminal_width=WIDTH, max_content_width=WIDTH))
+
+
 def cli_reference(app: typer.Typer) -> str:
     """The Markdown reference of every command reachable from `app`."""
-    root = typer.main.get_command(app)
-    ctx = Context(root, info_name="pubdata", terminal_width=WIDTH, max_content_width=WIDTH)
     parts = [HEADER.format(exit_codes=EXIT_CODES)]
-    for path, command, sub_ctx in _walk(root, ctx):
+    for path, command, sub_ctx in commands(app):
         parts.append(f"## `{path}`\n\n```text\n{_plain_help(command, sub_ctx)}\n```\n")
     return "\n".join(parts)
 
 
 def command_paths(app: typer.Typer) -> list[str]:
-    root = typer.main.get_command(app)
-    ctx = Context(root, info_name="pubdata", terminal_width=WIDTH, max_content_width=WIDTH)
-    return [path for path, _command, _ctx in _walk(root, ctx)]
+    return [path for path, _command, _ctx in commands(app)]

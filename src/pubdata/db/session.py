@@ -10,8 +10,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from pubdata.db.urls import unreachable
+
+#: Seconds a PostgreSQL connection attempt may take before the command says the database is down.
+CONNECT_TIMEOUT = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -28,7 +34,20 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    options = (
+        {}
+        if "connect_timeout" in url or not url.startswith("postgresql")
+        else {"connect_timeout": CONNECT_TIMEOUT}
+    )
+    return create_engine(url, pool_pre_ping=True, connect_args=options)
+
+
+def connect(engine: Engine) -> Connection:
+    """A connection, or `DatabaseUnreachable` naming the masked URL (never a driver traceback)."""
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        raise unreachable(engine.url.render_as_string(hide_password=False), exc) from None
 
 
 def _alembic_config() -> Config:
@@ -40,13 +59,13 @@ def _alembic_config() -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (creating it on an empty database)."""
     config = _alembic_config()
-    with engine.begin() as connection:
+    with connect(engine) as connection, connection.begin():
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
