@@ -229,6 +229,8 @@ def test_ingest_versions_and_quality(published: Path, tmp_path: Path) -> None:
         skills_csv(tmp_path / "more.csv", rows=8, bad=2),
         "--policy",
         "quarantine",
+        "--max-reject-ratio",
+        "0.25",
         "--home",
         published,
     )

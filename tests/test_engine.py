@@ -27,6 +27,7 @@ from pubdata.gateway.engine import (
     SandboxedEngine,
     open_locked_connection,
 )
+from pubdata.gateway.engine_failures import FailureKind, QueryFailed
 from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
 from pubdata.gateway.rewrite import rewrite
 from pubdata.store.delta import ROW_FLAGS, DatasetStore
@@ -213,7 +214,8 @@ def test_errors_never_quote_a_secret(engine: SandboxedEngine) -> None:
         with pytest.raises(QueryError) as caught:
             engine.run("SELECT CAST(getvariable('__pk_k')::VARCHAR AS INTEGER)", {}, {"__pk_k": secret})
         message = str(caught.value)
-        assert "***" in message and "pk-" not in message
+        assert "pk-" not in message and isinstance(caught.value, QueryFailed)
+        assert caught.value.kind == FailureKind.CONVERSION
         assert caught.value.__cause__ is None and caught.value.__context__ is None
 
 
@@ -226,7 +228,7 @@ def test_errors_while_streaming_are_query_errors_and_scrubbed(engine: SandboxedE
     with pytest.raises(QueryError) as caught:
         for _ in stream:
             pass
-    assert "pk-streamed-secret" not in str(caught.value) and "***" in str(caught.value)
+    assert "pk-streamed-secret" not in str(caught.value) and "bad row" not in str(caught.value)
 
 
 def test_errors_name_no_server_directory(engine: SandboxedEngine, data_dir: Path) -> None:
@@ -234,7 +236,7 @@ def test_errors_name_no_server_directory(engine: SandboxedEngine, data_dir: Path
     broken.write_bytes(b"not parquet at all")
     with pytest.raises(QueryError) as caught:
         rows(engine.run("SELECT * FROM t", {"t": [str(broken)]}))
-    assert str(data_dir) not in str(caught.value) and "<data>" in str(caught.value)
+    assert str(data_dir) not in str(caught.value) and "broken" not in str(caught.value)
 
 
 def test_large_sorts_spill_to_the_temp_directory(tmp_path: Path) -> None:

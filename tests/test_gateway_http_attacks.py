@@ -213,7 +213,21 @@ def refusals(o: Oracle) -> dict[str, list[Refusal]]:
                 "timeout",
                 f"time budget of {BUDGET_S:g} s",
             ),
-            ("SELECT repeat('x', 10000000000)", 400, "query_failed", ""),
+            ("SELECT repeat('x', 10000000000)", 400, "policy", "more than the 64 MB a query may build"),
+            ("SELECT count(*) FROM unnest(repeat([1], 300000000))", 400, "policy", "(repeat)"),
+            ("SELECT length(repeat('x', 2000000000))", 400, "policy", "about 2000 MB (repeat)"),
+            (
+                f"SELECT count(*) FROM {SOCIAL} a, {SOCIAL} b WHERE length(lpad(a.name, 100000)) > 0",
+                400,
+                "policy",
+                "lpad",
+            ),
+            (
+                "SELECT count(*) FROM " + ", ".join(f"{SOCIAL} t{i}" for i in range(1300)),
+                400,
+                "policy",
+                "1299 joins",
+            ),
             ("SELECT " + "(" * 3000 + "1" + ")" * 3000, 400, "policy", "nested too deeply"),
             ("SELECT 1" + " + 1" * 20_000, 400, "policy", "nested too deeply"),
             (

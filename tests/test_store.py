@@ -23,6 +23,7 @@ from pubdata.db.models import AuditEvent, CatalogEntry, CatalogField, Organisati
 from pubdata.errors import InputError, NotFound, PubdataError
 from pubdata.store.delta import ROW_FLAGS, DatasetStore, VersionSummary, arrow_schema
 from pubdata.store.schema import DECIMAL_TYPE
+from pubdata.store.stream import FILE_ROW
 from pubdata.store.tables import UnsupportedTable
 from pubdata.workspace import Workspace
 
@@ -173,9 +174,15 @@ def test_replace_overwrites_and_keeps_the_previous_version(store: DatasetStore, 
     version = store.write(entry, iter([rows([100, 101], "new")]), WriteMode.REPLACE, operator="t")
     assert content(store.read(entry)) == content(pa.Table.from_batches([rows([100, 101], "new")]))
     assert store.row_count(entry, 1) == 10 and version.mode is WriteMode.REPLACE
-    empty = store.write(entry, iter([]), WriteMode.REPLACE, operator="t")
+    with pytest.raises(InputError, match="leave the table empty"):
+        store.write(entry, iter([]), WriteMode.REPLACE, operator="t")
+    assert store.row_count(entry) == 2 and listed(store, entry) == [1, 2]
+    empty = store.write(entry, iter([]), WriteMode.REPLACE, operator="t", allow_empty=True)
     assert store.read(entry).num_rows == 0 and store.read(entry).schema == arrow_schema(entry)
     assert listed(store, entry) == [1, 2, empty.version]
+    # An empty table may be replaced by nothing again: nothing is lost.
+    again = store.write(entry, iter([]), WriteMode.REPLACE, operator="t")
+    assert listed(store, entry) == [1, 2, empty.version, again.version]
 
 
 def test_upsert_updates_matches_and_inserts_the_rest(store: DatasetStore, entry: CatalogEntry) -> None:
@@ -216,6 +223,59 @@ def test_upsert_refuses_duplicate_keys_and_commits_nothing(
     assert "330102198001010012" not in message and "3301" in message and "*" in message
     assert listed(store, entry) == [1] and digest(store.read(entry)) == before
     assert DeltaTable(str(store.table_path(entry))).version() == delta_before
+
+
+def numbered(batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
+    """`batch` with the file rows a reader would give it, starting at `first_row`."""
+    rows = pa.array(range(first_row, first_row + batch.num_rows), pa.int64())
+    return batch.append_column(FILE_ROW, rows)
+
+
+@pytest.mark.parametrize("mode", [WriteMode.APPEND, WriteMode.REPLACE, WriteMode.UPSERT])
+def test_keys_repeated_in_the_file_are_refused_in_every_mode_with_both_rows(
+    store: DatasetStore, entry: CatalogEntry, mode: WriteMode
+) -> None:
+    store.write(entry, iter([rows(range(3))]), WriteMode.APPEND, operator="t")
+    incoming = [numbered(rows([10, 11, 12]), 2), numbered(rows([13, 11]), 5)]
+    with pytest.raises(InputError) as refused:
+        store.write(entry, iter(incoming), mode, operator="t", source_file="dup.csv")
+    assert refused.value.row == 3 and refused.value.column == "id_number"
+    assert "in rows 3 and 6" in str(refused.value) and "1 key value(s)" in str(refused.value)
+    assert store.row_count(entry) == 3 and listed(store, entry) == [1]
+
+
+def test_an_append_refuses_keys_already_stored_and_names_the_file_row(
+    store: DatasetStore, entry: CatalogEntry
+) -> None:
+    store.write(entry, iter([rows(range(5))]), WriteMode.APPEND, operator="t")
+    with pytest.raises(InputError) as refused:
+        store.write(
+            entry,
+            iter([numbered(rows([7, 8, 3, 4]), 2)]),
+            WriteMode.APPEND,
+            operator="t",
+            source_file="b.csv",
+        )
+    assert refused.value.row == 4 and "2 row(s)" in str(refused.value)
+    assert "already stored" in str(refused.value) and "330102198001010003" not in str(refused.value)
+    assert store.row_count(entry) == 5 and listed(store, entry) == [1]
+    store.write(entry, iter([numbered(rows([7, 8]), 2)]), WriteMode.APPEND, operator="t")
+    assert store.row_count(entry) == 7
+
+
+def test_an_upsert_limited_to_some_fields_keeps_the_others_stored(
+    store: DatasetStore, entry: CatalogEntry
+) -> None:
+    store.write(entry, iter([rows(range(3))]), WriteMode.APPEND, operator="t")
+    incoming = rows([1, 2, 9], "new").set_column(2, "amount", pa.nulls(3, DECIMAL_TYPE))
+    store.write(entry, iter([incoming]), WriteMode.UPSERT, operator="t", update_fields=["id_number", "name"])
+    got = {r["id_number"][-1]: (r["name"], r["amount"]) for r in store.read(entry).to_pylist()}
+    assert got == {
+        "0": ("a-0", Decimal("0.000000")),
+        "1": ("new-1", Decimal("0.010000")),
+        "2": ("new-2", Decimal("0.020000")),
+        "9": ("new-9", None),
+    }
 
 
 def test_upsert_refuses_missing_keys(store: DatasetStore, entry: CatalogEntry) -> None:
@@ -378,6 +438,14 @@ def test_every_version_reads_back_as_it_was_written(
     expected: dict[int, list[dict[str, Any]]] = {}
     for n, (mode, keys) in enumerate(ops):
         incoming = rows(sorted(keys), tag=f"op{n}").to_pylist()
+        stored_keys = {r["id_number"] for r in model}
+        refused = (mode is WriteMode.APPEND and stored_keys & {r["id_number"] for r in incoming}) or (
+            mode is WriteMode.REPLACE and model and not incoming
+        )
+        if refused:  # an append repeating a stored key; a replace that would empty the table
+            with pytest.raises(InputError):
+                store.write(entry, iter([rows(sorted(keys), tag=f"op{n}")]), mode, operator="t")
+            continue
         if mode is WriteMode.APPEND:
             model = model + incoming
         elif mode is WriteMode.REPLACE:

@@ -40,8 +40,10 @@ class Text(str):
 
     def say(self, gettext: Callable[[str], str]) -> str:
         """The sentence in the language of `gettext`; the English one if the catalogue misreads."""
+        # A value that is itself a sentence (a reason inside a sentence) is said in the same language.
+        params = {k: v.say(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
         try:
-            return gettext(self.template).format(**self.params)
+            return gettext(self.template).format(**params)
         except (KeyError, IndexError, ValueError):
             return str(self)
 

@@ -123,6 +123,10 @@ class Settings:
     ingest_batch_rows: int = 65_536
     #: Ingestion: how many rejected values are listed one by one in a quality report.
     quality_examples_per_column: int = 20
+    #: Ingestion: above this share of rejected rows nothing is written (a wrong file, not bad rows).
+    ingest_max_reject_ratio: float = 0.1
+    #: Ingestion: an upsert whose file lacks a field's column ``keep``s the stored values or ``refuse``s.
+    upsert_missing_columns: Literal["keep", "refuse"] = "keep"
     #: REQ-11: grace period before an entry past its update cycle is flagged overdue, days.
     overdue_grace_days: int = 0
     #: REQ-16, REQ-28: the SMTP server notifications are mailed through; empty: in-app inbox only.
@@ -138,6 +142,16 @@ class Settings:
     mail_max_attempts: int = 5
     #: Seconds between two runs of the periodic tasks inside ``pubdata serve``; 0: cron runs ``pubdata tick``.
     tick_interval_seconds: int = 300
+    #: REQ-5: seconds a query (and the stream of its answer) may run before it is stopped; server-wide.
+    query_time_budget_seconds: int = 30
+    #: DuckDB's memory for all queries together, MB (it spills to disk beyond); server-wide.
+    query_memory_limit_mb: int = 1024
+    #: Resident memory of the server process, MB, above which running queries are stopped; 0: off.
+    query_process_memory_mb: int = 4096
+    #: Most joins one query may make (each table after the first in FROM counts one).
+    query_max_joins: int = 64
+    #: Largest total size of the values a query builds from its own arguments (``repeat``, ``lpad`` …).
+    query_max_generated_bytes: int = 64_000_000
 
     @property
     def smtp(self) -> Smtp | None:

@@ -25,6 +25,7 @@ from pubdata.gateway.access import AccessDenied
 from pubdata.gateway.engine import QueryError, QueryTimeout
 from pubdata.gateway.identity import NotAuthenticated
 from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.gateway.query_audit import QueryCrashed
 from pubdata.gateway.roles import NotAuthorised
 from pubdata.workflow.scheduler import start_scheduler, stop_scheduler
 from pubdata.workspace import Workspace
@@ -53,6 +54,7 @@ ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (InputError, 400, "invalid"),
     (RuleViolation, 409, "refused"),
+    (QueryCrashed, 500, "internal"),
     (PubdataError, 400, "invalid"),
 )
 
@@ -61,7 +63,9 @@ async def _pubdata_error(_request: Request, exc: Exception) -> JSONResponse:
     status, code = next((s, c) for cls, s, c in ERROR_STATUS if isinstance(exc, cls))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
-        ErrorOut(error=code, detail=str(exc)).model_dump(), status_code=status, headers=headers
+        ErrorOut(error=code, detail=str(exc), kind=getattr(exc, "kind", None)).model_dump(exclude_none=True),
+        status_code=status,
+        headers=headers,
     )
 
 

@@ -108,6 +108,18 @@ def ingest(
         typer.Option(help="Bad rows: reject, quarantine or flag [default: the entry's, else settings]."),
     ] = None,
     sheet: Annotated[str | None, typer.Option(help="Sheet of a workbook [default: the first].")] = None,
+    max_reject_ratio: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of rejected rows (0-1) above which nothing is written "
+            "[default: the ingest_max_reject_ratio setting].",
+        ),
+    ] = None,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Let a replace leave a table that holds rows empty.")
+    ] = False,
     operator: Actor = ACTOR,
     as_json: Json = False,
 ) -> None:
@@ -133,6 +145,8 @@ def ingest(
             policy=parse_choice(BadRowPolicy.parse, policy, "--policy"),
             sheet=sheet,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            max_reject_ratio=max_reject_ratio,
+            allow_empty=allow_empty,
         )
     quality = QualityOut(
         entry=entry, version=VersionOut.from_row(result.version), report=dict(result.quality)

@@ -13,7 +13,11 @@ connection, which inherits the lock but has its own temporary catalogue and vari
 - `engine_guard.check_query` refuses anything but one SELECT over those views (so neither a file
   of another entry in the data directory nor ``CREATE TABLE``, which cursors would share, is
   reachable), and the lock refuses file access, settings and extensions even without the guard;
-- a timer interrupts the cursor when the time budget runs out (`QueryTimeout`).
+- a timer interrupts the cursor when the time budget runs out (`QueryTimeout`), and a watchdog when
+  the process's memory passes its ceiling (`engine_watchdog`);
+- DuckDB's error messages quote the SQL they ran (the enforced one, with the policy in it), so they
+  never leave: `engine_failures.explain` says the kind of failure and the sender's own names only;
+- whatever fails, even a `RecursionError`, the cursor, the timer and the watchdog's hold are released.
 
 Measured on the 2-core build machine (DuckDB 2.0.1, 300 runs each): a fresh locked connection
 costs ~29 ms, a cursor of the locked one ~0.004 ms, the guard ~0.4 ms, a temp view over a Parquet
@@ -41,8 +45,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,11 +57,14 @@ from typing import Any
 import duckdb
 
 from pubdata.gateway.engine_errors import QueryError, QueryRefused, QueryTimeout, Scrubber
+from pubdata.gateway.engine_failures import QueryFailed, explain
 from pubdata.gateway.engine_guard import check_query
 from pubdata.gateway.engine_stream import Deadline, QueryStream
+from pubdata.gateway.engine_watchdog import MemoryWatchdog
 
 __all__ = [
     "QueryError",
+    "QueryFailed",
     "QueryRefused",
     "QueryStream",
     "QueryTimeout",
@@ -130,10 +140,13 @@ class SandboxedEngine:
         time_budget_s: float = 30.0,
         max_rows: int | None = None,
         batch_rows: int = 65_536,
+        process_memory_mb: int = 0,
     ) -> None:
         """`readable_dirs`: where granted Parquet files live (the workspace data directory);
-        `temp_dir`: spill space, at most `max_temp_size`; `memory_limit`, `threads`: for all
-        requests together; `time_budget_s`, `max_rows`, `batch_rows`: defaults of `run`."""
+        `temp_dir`: spill space, at most `max_temp_size`; `memory_limit`, `threads`: DuckDB's, for
+        all requests together; `process_memory_mb`: the ceiling of the whole process's resident
+        memory above which running queries are stopped (0: no watchdog); `time_budget_s`,
+        `max_rows`, `batch_rows`: defaults of `run`."""
         self.readable_dirs = [Path(d).resolve() for d in readable_dirs]
         self.temp_dir = Path(temp_dir).resolve()
         self.time_budget_s = time_budget_s
@@ -149,11 +162,19 @@ class SandboxedEngine:
         self._lock = threading.Lock()
         self._paths = {str(d): f"<data{i}>" if i else "<data>" for i, d in enumerate(self.readable_dirs)}
         self._paths[str(self.temp_dir)] = "<temp>"
+        self.watchdog = MemoryWatchdog(process_memory_mb * 2**20)
 
     @classmethod
     def for_workspace(cls, workspace: Any, **options: Any) -> SandboxedEngine:
-        """An engine reading the workspace's Delta tables and spilling under ``HOME/tmp/engine``."""
-        return cls([workspace.data_dir], Path(workspace.home) / "tmp" / "engine", **options)
+        """An engine reading the workspace's Delta tables and spilling under ``HOME/tmp/engine``,
+        with the limits of the workspace's settings unless `options` say otherwise."""
+        settings = workspace.settings.default
+        limits = {
+            "time_budget_s": float(settings.query_time_budget_seconds),
+            "memory_limit": f"{settings.query_memory_limit_mb}MB",
+            "process_memory_mb": settings.query_process_memory_mb,
+        }
+        return cls([workspace.data_dir], Path(workspace.home) / "tmp" / "engine", **(limits | options))
 
     def run(
         self,
@@ -164,20 +185,28 @@ class SandboxedEngine:
         time_budget_s: float | None = None,
         max_rows: int | None = None,
         batch_rows: int | None = None,
+        source_sql: str | None = None,
     ) -> QueryStream:
         """Start `sql` over `tables` (relation name → the Parquet file URIs of its granted version).
 
         `variables` (name → secret) are readable by the query through ``getvariable(name)`` only.
-        Refusals, DuckDB errors and timeouts before the first batch raise here; later ones raise
-        while iterating the stream.
+        `source_sql` is what the sender wrote, when `sql` is its enforced form: an error may name
+        the sender's own columns and functions (never anything else of either text). Refusals,
+        DuckDB errors and timeouts before the first batch raise here; later ones raise while
+        iterating the stream.
         """
         tables = tables or {}
         variables = variables or {}
         budget = self.time_budget_s if time_budget_s is None else time_budget_s
         cap = self.max_rows if max_rows is None else max_rows
         scrub = Scrubber(variables.values(), self._paths)
+
+        def fail(message: str) -> QueryError:
+            return explain(scrub(message), source_sql)
+
         cursor = self._cursor()
-        deadline = Deadline(cursor, budget)
+        deadline = Deadline(cursor, budget, time.monotonic())
+        self.watchdog.watch(deadline)
         message = None
         try:
             check_query(cursor, sql, tables)
@@ -190,19 +219,23 @@ class SandboxedEngine:
             if cap is not None:
                 relation = relation.limit(cap + 1)
             reader = relation.to_arrow_reader(batch_rows or self.batch_rows)
-            return QueryStream(reader, cursor, deadline, max_rows=cap, scrub=scrub)
-        except QueryError:
-            deadline.cancel()
-            cursor.close()
-            raise
+            if deadline.stopped is None:
+                release = functools.partial(self._release, cursor, deadline)
+                return QueryStream(reader, deadline, max_rows=cap, fail=fail, release=release)
         except duckdb.Error as exc:
             message = str(exc)
-        # Outside the handler, so DuckDB's unscrubbed message is not chained to the error.
+        except BaseException:
+            self._release(cursor, deadline)
+            raise
+        # Outside the handler, so DuckDB's message (the enforced SQL) is not chained to the error.
+        self._release(cursor, deadline)
+        raise deadline.failure() or fail(message or "")
+
+    def _release(self, cursor: duckdb.DuckDBPyConnection, deadline: Deadline) -> None:
         deadline.cancel()
-        cursor.close()
-        if deadline.expired:
-            raise QueryTimeout(budget)
-        raise QueryError(scrub(message))
+        self.watchdog.forget(deadline)
+        with contextlib.suppress(duckdb.Error):
+            cursor.close()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -220,6 +253,7 @@ class SandboxedEngine:
             )
 
     def close(self) -> None:
+        self.watchdog.close()
         self._con.close()
 
     def __enter__(self) -> SandboxedEngine:

@@ -3,8 +3,11 @@
 Memory follows the batch size, not the result: DuckDB produces the next batch only when the
 consumer asks for it. The time budget covers the whole life of the stream (execution and
 consumption), because a stream left open holds engine threads and memory just like a slow query;
-a timer thread interrupts the request's cursor when it runs out. When the stream ends, fails or is
-closed (or dropped), the cursor is closed and with it the request's views and variables.
+a timer thread interrupts the request's cursor when it runs out, and the memory watchdog
+(`engine_watchdog`) may stop it the same way. DuckDB checks for an interrupt between the steps of
+its work, not inside one function call building a giant value: such a call finishes first, so a
+batch that arrives after the stop is an error too, never an answer. When the stream ends, fails or
+is closed (or dropped), the cursor is closed and with it the request's views and variables.
 """
 
 from __future__ import annotations
@@ -19,38 +22,60 @@ import duckdb
 import pyarrow as pa
 
 from pubdata.gateway.engine_errors import QueryError, QueryTimeout
+from pubdata.gateway.engine_failures import FailureKind, QueryFailed
+from pubdata.messages import text
+
+#: Why a running query was stopped from outside.
+TIME, MEMORY = "time", "memory"
 
 
 class Deadline:
-    """Interrupts a cursor once `budget_s` has passed, unless cancelled first."""
+    """Interrupts a cursor once `budget_s` has passed or `stop` is called, unless cancelled first.
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, budget_s: float) -> None:
+    `started` is a `time.monotonic` reading; the watchdog spares queries younger than its grace.
+    """
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, budget_s: float, started: float = 0.0) -> None:
         self.budget_s = budget_s
-        self.expired = False
+        self.started = started
+        #: `TIME`, `MEMORY`, or None while the query may run.
+        self.stopped: str | None = None
+        self.memory_mb = 0
         self._cancelled = False
         self._cursor = cursor
         self._lock = threading.Lock()
-        self._timer = threading.Timer(budget_s, self._expire)
+        self._timer = threading.Timer(budget_s, self.stop, (TIME,))
         self._timer.daemon = True
         self._timer.start()
 
-    def _expire(self) -> None:
+    @property
+    def expired(self) -> bool:
+        return self.stopped == TIME
+
+    def stop(self, reason: str, memory_mb: int = 0) -> None:
+        """Interrupt the query (from any thread); the first reason given is the one reported."""
         with self._lock:
-            if not self._cancelled:
-                self.expired = True
+            if not self._cancelled and self.stopped is None:
+                self.stopped, self.memory_mb = reason, memory_mb
                 with contextlib.suppress(duckdb.Error):  # closed already: nothing to stop
                     self._cursor.interrupt()
+
+    def failure(self) -> QueryError | None:
+        """The error of a stopped query, or None if it was not stopped."""
+        if self.stopped == TIME:
+            return QueryTimeout(self.budget_s)
+        if self.stopped == MEMORY:
+            said = text(
+                "the query was stopped: the server's memory for queries ({limit} MB) ran out",
+                limit=self.memory_mb,
+            )
+            return QueryFailed(said, FailureKind.OUT_OF_MEMORY)
+        return None
 
     def cancel(self) -> None:
         with self._lock:
             self._cancelled = True
             self._timer.cancel()
-
-
-def _release(cursor: duckdb.DuckDBPyConnection, deadline: Deadline) -> None:
-    deadline.cancel()
-    with contextlib.suppress(duckdb.Error):
-        cursor.close()
 
 
 class QueryStream:
@@ -63,21 +88,23 @@ class QueryStream:
     def __init__(
         self,
         reader: pa.RecordBatchReader,
-        cursor: duckdb.DuckDBPyConnection,
         deadline: Deadline,
         *,
         max_rows: int | None,
-        scrub: Callable[[str], str],
+        fail: Callable[[str], QueryError],
+        release: Callable[[], None],
     ) -> None:
+        """`fail` turns DuckDB's message into the error the sender may read (`engine_failures`);
+        `release` frees the cursor, the timer and the watchdog's hold, once."""
         self.schema: pa.Schema = reader.schema
         self.max_rows = max_rows
         self.rows = 0
         self.truncated = False
         self._reader = reader
         self._deadline = deadline
-        self._scrub = scrub
+        self._fail = fail
         self._closed = False
-        self._finalizer = weakref.finalize(self, _release, cursor, deadline)
+        self._finalizer = weakref.finalize(self, release)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return self
@@ -97,19 +124,21 @@ class QueryStream:
         raise StopIteration
 
     def _next(self) -> pa.RecordBatch | None:
-        message = None
+        message: str | None = None
+        batch: pa.RecordBatch | None = None
         try:
-            return self._reader.read_next_batch()
+            batch = self._reader.read_next_batch()
         except StopIteration:
-            return None
+            pass
         except (duckdb.Error, pa.ArrowException, OSError) as exc:  # pyarrow wraps DuckDB errors
             message = str(exc)
-        # Raised outside the handler so that DuckDB's message (which may quote a secret) is not
-        # kept as the context of the error the caller logs.
+        stopped = self._deadline.failure()
+        if message is None and stopped is None:
+            return batch
+        # Raised outside the handler so that DuckDB's message (which may quote a secret or the
+        # policy) is not kept as the context of the error the caller logs.
         self.close()
-        if self._deadline.expired:
-            raise QueryTimeout(self._deadline.budget_s)
-        raise QueryError(self._scrub(message))
+        raise stopped or self._fail(message or "")
 
     def read_all(self) -> pa.Table:
         """The whole (capped) result as one table; for small results only."""

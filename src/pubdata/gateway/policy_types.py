@@ -82,6 +82,16 @@ class TablePolicy:
 
 
 @dataclass(frozen=True)
+class QueryLimits:
+    """What one query may cost, read from its SQL (the ``query_max_*`` settings)."""
+
+    #: Most joins and set operations (`limit_joins`).
+    max_joins: int = 64
+    #: Largest estimated size of the values it builds (`bound_generated_values`).
+    max_generated_bytes: int = 64_000_000
+
+
+@dataclass(frozen=True)
 class QueryPolicy:
     """Everything one request may touch: the granted tables and the row limit."""
 
@@ -89,6 +99,8 @@ class QueryPolicy:
     tables: Mapping[str, TablePolicy] = field(default_factory=dict)
     #: Most rows a query may return; ``None`` leaves the query's own LIMIT (if any) alone.
     row_limit: int | None = 10_000
+    #: The query's cost limits.
+    limits: QueryLimits = field(default_factory=QueryLimits)
 
     @classmethod
     def of(cls, *tables: TablePolicy, row_limit: int | None = 10_000) -> QueryPolicy:

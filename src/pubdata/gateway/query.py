@@ -31,10 +31,11 @@ anyone. A column renamed inside a subquery is not traced.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -48,7 +49,7 @@ from pubdata.db.models import CatalogEntry, utcnow
 from pubdata.errors import InputError, PubdataError
 from pubdata.gateway.access import AccessDenied, decide
 from pubdata.gateway.disputed import DISPUTED_HEADER, flagged_records, with_disputed
-from pubdata.gateway.engine import QueryError, QueryStream, SandboxedEngine
+from pubdata.gateway.engine import QueryError, QueryFailed, QueryStream, SandboxedEngine
 from pubdata.gateway.export import ExportFormat, ExportJob, get_format, one_line
 from pubdata.gateway.policy_summary import (
     SUBJECT_KINDS,
@@ -57,7 +58,8 @@ from pubdata.gateway.policy_summary import (
     policy_headers,
     summarise,
 )
-from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.gateway.policy_types import PolicyViolation, QueryLimits
+from pubdata.gateway.query_audit import CURRENT, audited
 from pubdata.gateway.referenced import referenced_entries
 from pubdata.gateway.rewrite import rewrite
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
@@ -120,11 +122,17 @@ class _Call:
     action: str
     detail: dict[str, Any]
     entries: tuple[str, ...] = ()
+    #: Whether the call's event is written (`query_audit.audited` writes it if nothing else did).
+    recorded: bool = False
+
+    def __post_init__(self) -> None:
+        CURRENT.set(self)
 
     def record(
         self, outcome: str, subject_hashes: set[str] | frozenset[str] = frozenset(), **more: Any
     ) -> None:
         """The single place a query is audited: `record_access` indexes the subjects it served."""
+        self.recorded = True
         detail = {**self.detail, "entries": list(self.entries), **more}
         with self.workspace.sessions() as session, session.begin():
             audit.record_access(
@@ -143,7 +151,8 @@ class _Call:
                 count_use(session, self.entries, org, self.action, rows, utcnow())
 
     def refuse(self, error: PubdataError, kind: str) -> PubdataError:
-        self.record("refused", reason=str(error), reason_kind=kind, decision="refused")
+        failure: dict[str, Any] = {"failure_kind": error.kind.value} if isinstance(error, QueryFailed) else {}
+        self.record("refused", reason=str(error), reason_kind=kind, decision="refused", **failure)
         return error
 
     def open(self) -> None:
@@ -188,6 +197,7 @@ def _load(session: Session, codes: tuple[str, ...]) -> dict[str, CatalogEntry]:
     return {e.code.lower(): e for e in session.scalars(query)}
 
 
+@audited
 def run_query(
     workspace: Workspace,
     principal: Principal,
@@ -272,6 +282,8 @@ def run_query(
         call.detail["stated_purpose"] = purpose
         call.detail["grant_id"], call.detail["grant_purpose"] = grants[0].id, grants[0].purpose
     call.detail["decision"] = "allowed"
+    limits = QueryLimits(settings.query_max_joins, settings.query_max_generated_bytes)
+    decision = replace(decision, policy=replace(decision.policy, limits=limits))
     call.detail["reason"] = "; ".join(decision.reasons.values())
     if decision.assessment is not None:
         call.detail["assessment_id"] = decision.assessment.id
@@ -300,11 +312,12 @@ def run_query(
             )
         tables[decision.policy.tables[code].internal_name] = files
     enforced = result.sql
+    run = functools.partial(engine.run, source_sql=sql)  # failures may name what the sender wrote
     if offset:
         page = exp.Subquery(this=result.expression, alias=exp.TableAlias(this=exp.to_identifier("__page")))
         enforced = exp.select("*").from_(page).offset(offset).sql("duckdb")
     try:
-        stream = engine.run(enforced, tables, decision.variables, max_rows=cap, batch_rows=batch_rows)
+        stream = run(enforced, tables, decision.variables, max_rows=cap, batch_rows=batch_rows)
         first = next(stream, None)
     except QueryError as failure:
         raise call.refuse(failure, "engine") from None
@@ -365,12 +378,17 @@ def _serve(
                     yield chunk
             served.outcome = "ok"
         except (PubdataError, pa.ArrowException, duckdb.Error, OSError) as failure:
-            served.outcome, served.error = "failed", one_line(str(failure))
+            # Only the platform's own sentences are repeated: a library's may quote the enforced SQL.
+            said = str(failure) if isinstance(failure, PubdataError) else "the answer could not be written"
+            served.outcome, served.error = "failed", one_line(said)
             if fmt.bounded:
                 raise
             trailer = fmt.failure(served.error)
             digest.update(trailer)
             yield trailer
+        except Exception:  # the unforeseen ends the body; the event says so
+            served.outcome, served.error = "error", "internal error"
+            raise
     finally:
         stream.close()
         subjects.close()

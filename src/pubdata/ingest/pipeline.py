@@ -22,12 +22,14 @@ from pubdata import audit
 from pubdata.catalog.classes import BadRowPolicy, EntryState, WriteMode
 from pubdata.catalog.service import get_entry
 from pubdata.db.models import CatalogEntry, DatasetVersion
-from pubdata.errors import PubdataError, RuleViolation
+from pubdata.errors import InputError, PubdataError, RuleViolation
 from pubdata.ingest.check import SourceCheck
-from pubdata.ingest.mapping import map_columns
+from pubdata.ingest.mapping import ColumnMapping, NoColumnMatches, fields_to_update, map_columns, matches_any
 from pubdata.ingest.quality import ColumnQuality, QualityReport
-from pubdata.ingest.readers import open_source
-from pubdata.ingest.sorting import BadRowSorter, Quarantine
+from pubdata.ingest.readers import ExcelSource, open_source
+from pubdata.ingest.readers.excel import sheets_with
+from pubdata.ingest.sorting import BadRowSorter, Quarantine, TooManyRejected, refuse_too_many_rejected
+from pubdata.ingest.source import TabularSource
 from pubdata.messages import text as sentence
 from pubdata.store.delta import DatasetStore, VersionSummary, arrow_schema
 from pubdata.workspace import Workspace
@@ -71,6 +73,27 @@ def _admit(workspace: Workspace, entry_code: str, operator: str) -> CatalogEntry
     return entry
 
 
+def _map(source: TabularSource, entry: CatalogEntry, path: Path, sheet: str | None) -> ColumnMapping:
+    """The file's columns mapped to the entry; a wrong first sheet names the sheets that fit."""
+    try:
+        return map_columns(source.info.columns, entry.fields, file=path.name, keys=entry.key_fields or ())
+    except NoColumnMatches:
+        if sheet is not None or not isinstance(source, ExcelSource):
+            raise
+        fitting = sheets_with(path, source.other_sheets, lambda columns: matches_any(columns, entry.fields))
+        if not fitting:
+            raise
+        raise InputError(
+            sentence(
+                "sheet {sheet!r} has no column of the entry; the data seems to be on sheet {sheets}: "
+                "choose it with --sheet",
+                sheet=source.sheet,
+                sheets=", ".join(repr(name) for name in fitting),
+            ),
+            file=path.name,
+        ) from None
+
+
 def ingest_file(
     workspace: Workspace,
     entry_code: str,
@@ -83,12 +106,16 @@ def ingest_file(
     batch_rows: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     today: dt.date | None = None,
+    max_reject_ratio: float | None = None,
+    allow_empty: bool = False,
 ) -> IngestResult:
     """Ingest one file into an entry as one new version.
 
     `mode` defaults to upsert when the entry declares key fields, else replace. `on_progress`
     receives (bytes read, total bytes); bytes read is estimated from the batches' size. `today`
-    (default: the date today) is when birth dates stop being plausible.
+    (default: the date today) is when birth dates stop being plausible. Above `max_reject_ratio`
+    (0–1, default: the setting) of rejected rows nothing is written; a replace that would leave a
+    table holding rows empty needs `allow_empty`.
     """
     path = Path(path)
     entry = _admit(workspace, entry_code, operator)
@@ -98,8 +125,10 @@ def ingest_file(
     policy = BadRowPolicy(policy or entry.bad_row_policy or settings.default_bad_row_policy)
     batch_rows = batch_rows or settings.ingest_batch_rows
     total_bytes = path.stat().st_size if path.exists() else 0
+    limit = settings.ingest_max_reject_ratio if max_reject_ratio is None else max_reject_ratio
     source = open_source(path, sheet=sheet)
-    mapping = map_columns(source.info.columns, entry.fields, file=path.name)
+    mapping = _map(source, entry, path, sheet)
+    update_fields = fields_to_update(mapping, mode, settings.upsert_missing_columns, path.name)
     sha256 = _sha256(path)
     report = QualityReport(
         file=path.name,
@@ -112,7 +141,8 @@ def ingest_file(
         f"column {c!r} repeats a field already fed by another column; ignored" for c in mapping.duplicates
     ]
     report.columns = {m.field.name: ColumnQuality(m.field.name, m.source_column) for m in mapping.fields}
-    report.notes += [f"field {name!r} has no column in the file; left empty" for name in mapping.missing]
+    kept = "its stored values are kept" if update_fields is not None else "left empty"
+    report.notes += [f"field {name!r} has no column in the file; {kept}" for name in mapping.missing]
     check = SourceCheck(mapping, arrow_schema(entry), len(source.info.columns), today)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     quarantine = Quarantine(workspace.quarantine_dir / entry.code, f"{stamp}-{sha256[:12]}")
@@ -132,6 +162,7 @@ def ingest_file(
         stored = quarantine.commit()
         if stored is not None:
             report.quarantine_file = str(stored.relative_to(workspace.home))
+        refuse_too_many_rejected(report, limit)
 
     def summary() -> VersionSummary:
         return VersionSummary(
@@ -148,9 +179,12 @@ def ingest_file(
             source_file=str(path),
             source_sha256=sha256,
             summary=summary,
+            update_fields=update_fields,
+            allow_empty=allow_empty,
         )
     except BaseException as exc:
-        quarantine.discard()
+        if not isinstance(exc, TooManyRejected):  # its quarantine file is what the sender needs
+            quarantine.discard()
         if isinstance(exc, PubdataError):
             _audit(
                 workspace,

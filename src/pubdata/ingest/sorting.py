@@ -21,6 +21,7 @@ from pubdata.ingest.mapping import ColumnMapping
 from pubdata.ingest.quality import QualityReport
 from pubdata.messages import text as sentence
 from pubdata.store.schema import ROW_FLAGS
+from pubdata.store.stream import FILE_ROW
 
 #: How many problems a rejected file's error message lists.
 REJECT_EXAMPLES = 5
@@ -73,6 +74,37 @@ def rejection(report: QualityReport, file: str, first: tuple[int, str] | None) -
     )
 
 
+class TooManyRejected(InputError):
+    """More rows failed than the ingest allows: nothing was written, the quarantine file was kept.
+
+    Above a share of bad rows the file is more likely the wrong one (another layout, a shifted
+    column) than a good one with a few mistakes, and writing what is left would replace the data
+    with a fraction of it. `report` is the quality report of the attempt.
+    """
+
+    def __init__(self, report: QualityReport, limit: float) -> None:
+        share = report.rows_rejected / report.rows_read if report.rows_read else 1.0
+        super().__init__(
+            sentence(
+                "{rejected} of {read} rows failed validation ({share}), more than the {limit} allowed, "
+                "so nothing was written; the bad rows are kept in {quarantine}",
+                rejected=report.rows_rejected,
+                read=report.rows_read,
+                share=f"{share:.1%}",
+                limit=f"{limit:.1%}",
+                quarantine=report.quarantine_file or "-",
+            ),
+            file=report.file,
+        )
+        self.report = report
+
+
+def refuse_too_many_rejected(report: QualityReport, limit: float) -> None:
+    """Raise `TooManyRejected` when the report's rejected share is above `limit` (0–1)."""
+    if report.rows_rejected and report.rows_rejected > limit * report.rows_read:
+        raise TooManyRejected(report, limit)
+
+
 class BadRowSorter:
     """Applies one ingest's policy to checked batches (see `SourceCheck.run` for their columns)."""
 
@@ -91,8 +123,10 @@ class BadRowSorter:
         self.report = report
         self.quarantine = quarantine
         self.limit = examples_per_column
-        self._names = [m.field.name for m in mapping.fields] + [ROW_FLAGS]
-        self._typed = [f"t{k}" for k in range(len(mapping.fields))] + ["flags"]
+        self._fields = [m.field.name for m in mapping.fields]
+        # The file row travels with each stored row, for the store's messages about keys.
+        self._names = [*self._fields, ROW_FLAGS, FILE_ROW]
+        self._typed = [f"t{k}" for k in range(len(mapping.fields))] + ["flags", ROW_NUMBER]
         self._last_row = -1
 
     def sort(self, checked: pa.RecordBatch) -> pa.RecordBatch:
@@ -105,7 +139,7 @@ class BadRowSorter:
         bad_count = len(flags) - flags.null_count
         if bad_count:
             self._observe(checked)
-        for name in self._names[:-1]:
+        for name in self._fields:
             report.columns[name].nulls += rows.column(name).null_count
         if bad_count and self.policy is BadRowPolicy.REJECT:
             first_bad = pc.index(pc.is_valid(flags), True).as_py()

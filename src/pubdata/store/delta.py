@@ -20,7 +20,7 @@ between 2 and 3 is rolled back by the next write, and until then readers are una
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from pubdata import audit
 from pubdata.catalog.classes import WriteMode
 from pubdata.db.models import CatalogEntry, DatasetVersion, utcnow
 from pubdata.errors import InputError, NotFound, PubdataError
+from pubdata.messages import text as sentence
 from pubdata.store.locking import writer_lock
 from pubdata.store.recovery import describe, restore_indexed, unindexed_commits
 from pubdata.store.schema import ROW_FLAGS, arrow_schema, plain_schema, plain_strings
@@ -75,6 +76,15 @@ def _writer_properties() -> WriterProperties:
     )
 
 
+def _holds_rows(files: Sequence[str]) -> bool:
+    """Whether a version's files hold any row (read from the Parquet footers only)."""
+    if not files:
+        return False
+    with duckdb.connect() as con:
+        found = con.execute("SELECT count(*) FROM read_parquet($files)", {"files": list(files)}).fetchone()
+    return bool(found and found[0])
+
+
 class StoreError(PubdataError):
     """A write could not be committed for a reason other than its input."""
 
@@ -110,11 +120,35 @@ class DatasetStore:
         source_file: str = "",
         source_sha256: str = "",
         summary: Callable[[], VersionSummary] = VersionSummary,
+        update_fields: Sequence[str] | None = None,
+        allow_empty: bool = False,
     ) -> DatasetVersion:
-        """Stream `batches` (of `arrow_schema(entry)`) into one new version and index it."""
+        """Stream `batches` (of `arrow_schema(entry)`) into one new version and index it.
+
+        Key fields, when the entry has them, are unique in every mode: within the batches, and for
+        an append also against the stored rows. A batch column `FILE_ROW` (optional) gives each
+        record's row in the source file for the messages. `update_fields` limits what an upsert
+        changes in matched rows (a file without some columns must not blank their stored values).
+        A replace by zero rows of a table that holds rows is refused unless `allow_empty`.
+        """
         schema = arrow_schema(entry)
-        keys = KeyGuard(self._key_fields(entry, schema), source_file) if mode is WriteMode.UPSERT else None
-        stream = IncomingStream(batches, schema, keys)
+        key_fields = self._key_fields(entry, schema) if mode is WriteMode.UPSERT or entry.key_fields else []
+        keys = (
+            KeyGuard(key_fields, source_file, require_keys=mode is WriteMode.UPSERT) if key_fields else None
+        )
+        stored: list[str] = []
+
+        def refuse_emptying(rows: int) -> None:
+            if rows == 0 and mode is WriteMode.REPLACE and not allow_empty and _holds_rows(stored):
+                raise InputError(
+                    sentence(
+                        "the replace would leave the table empty although it holds rows; "
+                        "nothing was written (allow an empty replace to do this on purpose)"
+                    ),
+                    file=source_file or None,
+                )
+
+        stream = IncomingStream(batches, schema, keys, on_end=refuse_emptying)
         metadata = {
             "pubdata.entry": entry.code,
             "pubdata.mode": mode.value,
@@ -128,8 +162,12 @@ class DatasetStore:
             table = ensure_table(path, schema, entry.code)
             self._roll_back_unindexed(entry, table, reason=f"found before a write by {operator}")
             before = table.version()
+            stored[:] = table.file_uris()
+            if keys is not None and mode is WriteMode.APPEND:
+                keys.stored_files = stored
             try:
-                version = self._commit(table, stream, mode, entry, CommitProperties(custom_metadata=metadata))
+                properties = CommitProperties(custom_metadata=metadata)
+                version = self._commit(table, stream, mode, entry, properties, update_fields)
                 if version == before:
                     raise StoreError(f"the write to {entry.code} committed no version")
                 return self._index(
@@ -171,13 +209,14 @@ class DatasetStore:
         mode: WriteMode,
         entry: CatalogEntry,
         properties: CommitProperties,
+        update_fields: Sequence[str] | None = None,
     ) -> int:
         """Run the Delta operation; the version it committed."""
         before = table.version()
         evolved = not table_schema(table).equals(stream.schema)
         if mode is WriteMode.UPSERT:
             on = " AND ".join(f"target.{quote(k)} = source.{quote(k)}" for k in entry.key_fields)
-            table.merge(
+            merge = table.merge(
                 stream.reader(),
                 on,
                 source_alias="source",
@@ -185,7 +224,13 @@ class DatasetStore:
                 merge_schema=evolved,
                 writer_properties=_writer_properties(),
                 commit_properties=properties,
-            ).when_matched_update_all().when_not_matched_insert_all().execute()
+            )
+            if update_fields is None:
+                merge = merge.when_matched_update_all()
+            else:
+                changed = [n for n in stream.schema.names if n in update_fields or n == ROW_FLAGS]
+                merge = merge.when_matched_update({quote(n): f"source.{quote(n)}" for n in changed})
+            merge.when_not_matched_insert_all().execute()
         else:
             write_deltalake(
                 table,

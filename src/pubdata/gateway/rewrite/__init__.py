@@ -41,10 +41,12 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from pubdata.gateway.policy_types import PolicyViolation, QueryPolicy, RewriteContext
+from pubdata.gateway.rewrite.bound_generated_values import bound_generated_values
 from pubdata.gateway.rewrite.check_functions import ENGINES, check_functions, function_name
 from pubdata.gateway.rewrite.collect_access import columns_used, policy_subqueries, user_nodes
 from pubdata.gateway.rewrite.forbid_recursion import forbid_recursion
 from pubdata.gateway.rewrite.forbid_side_effects import forbid_side_effects
+from pubdata.gateway.rewrite.limit_joins import limit_joins
 from pubdata.gateway.rewrite.limit_rows import limit_rows
 from pubdata.gateway.rewrite.mark_disputed import mark_disputed
 from pubdata.gateway.rewrite.mask_late import mask_late
@@ -60,6 +62,8 @@ RULES: tuple[Rule, ...] = (
     forbid_side_effects,
     forbid_recursion,
     check_functions,
+    limit_joins,
+    bound_generated_values,
     reserve_internal_names,
     resolve_tables,
     replace_tables,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,13 @@ class ExcelSource:
             workbook = _open_workbook(path, kind)
             name = _choose_sheet(workbook, sheet, file)
             self._sheet: CalamineSheet = workbook.get_sheet_by_name(name)
+            #: The sheet read, and the other worksheets (to name them when this one is wrong).
+            self.sheet = name
+            self.other_sheets = [
+                str(m.name)
+                for m in workbook.sheets_metadata
+                if m.typ == SheetTypeEnum.WorkSheet and str(m.name) != name
+            ]
         except CalamineError as exc:
             raise InputError(
                 sentence("cannot read the workbook: {detail}", detail=str(exc)), file=file
@@ -304,3 +311,16 @@ def _header_names(
                 parts.append(part.strip())
         names.append("_".join(parts) or None)
     return names
+
+
+def sheets_with(path: Path, names: Sequence[str], accept: Callable[[list[str]], bool]) -> list[str]:
+    """Those of the sheets `names` whose header `accept` takes (sheets that cannot be read are skipped)."""
+    found = []
+    for name in names:
+        try:
+            columns = ExcelSource(path, sheet=name).info.columns
+        except InputError:
+            continue
+        if accept(columns):
+            found.append(name)
+    return found
