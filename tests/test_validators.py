@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pubdata.divisions import divisions
+from pubdata.divisions import divisions, villages
 from pubdata.errors import PubdataError
 from pubdata.identifiers import make_id_number, make_uscc
 from pubdata.ingest.normalise import clean, clean_sql
@@ -161,7 +161,13 @@ def test_division_code_cases() -> None:
         "330104000000": None,
         "330102001": None,
         "330102001000": None,
-        "330102001001": "unknown division",  # a village code: not in the shipped table
+        "330102001001": "unknown division",  # a village part that township does not have
+        "330102001051": None,  # 清波门社区, a residents' committee
+        "330483101201": None,  # a villagers' committee
+        "330483101599": "unknown division",
+        "339999001201": "unknown division",
+        "330102999201": "unknown division",
+        "110101001001": "unknown division",
         "339999": "unknown division",
         "110101": "unknown division",
         "3301": "format",
@@ -262,7 +268,7 @@ def test_mobile_sql_equals_python(
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from([d.code for d in divisions()]),
+            st.sampled_from([d.code for d in divisions()] + sorted(villages().codes())[::97]),
             st.sampled_from([6, 9, 12]),
             KINDS,
             corrupt("0123456789 "),

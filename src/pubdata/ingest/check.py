@@ -214,7 +214,8 @@ class SourceCheck:
         """Checked batches: row number, ``t<k>``, ``p<k>``, ``flags``, ``r<i>``, in file order."""
         con = duckdb.connect()
         try:
-            prepare(con, self.today)
+            divisions = any(m.field.validator == "division_code" for m in self.mapping.fields)
+            prepare(con, self.today, with_villages=divisions)
             # An IN list of constants would become a join, and a join does not keep the row order.
             con.execute("SET disabled_optimizers = 'in_clause'")
             con.register("pubdata_source", source.reader())
