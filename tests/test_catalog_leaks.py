@@ -1,14 +1,17 @@
-"""Smaller leaks of the public surfaces: server paths and quality examples in the catalogue, and a
-draft entry's existence through the gateway.
+"""Smaller leaks of the public surfaces: server paths and quality examples in the catalogue, a
+draft entry's existence through the gateway, and a purpose nobody stated in the audit of a preview.
 
 The catalogue routes are anonymous. A version names the file it was loaded from, and its quality
 report keeps the file's path, its quarantine file and masked examples of bad values: none of that
 may leave except the file's name, and the examples only to staff of the entry. The gateway answers
-a query of a draft exactly as one of an entry that does not exist, as the catalogue does.
+a query of a draft exactly as one of an entry that does not exist, as the catalogue does. Opening
+an entry page shows sample rows through the gateway: that is audited as a preview, under no purpose,
+and is not counted as use.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -21,11 +24,14 @@ from fastapi.testclient import TestClient
 from pubdata.api.app import create_app
 from pubdata.catalog import service
 from pubdata.catalog.specs import entry_from_dict, organisation_from_dict
-from pubdata.db.models import DatasetVersion
-from pubdata.gateway.identity import create_application, create_user, issue_token
+from pubdata.db.models import AuditEvent, DatasetVersion, UsageDaily
+from pubdata.gateway.engine import SandboxedEngine
+from pubdata.gateway.grants import grant_access
+from pubdata.gateway.identity import create_application, create_user, issue_token, local_principal
 from pubdata.gateway.roles import Role, Scope
 from pubdata.identifiers import make_id_number, make_uscc
 from pubdata.ingest.pipeline import ingest_file
+from pubdata.web.viewer import sample, visible_entry
 from pubdata.workspace import Workspace
 from web_support import sign_in
 
@@ -205,3 +211,82 @@ def test_the_gateway_answers_a_draft_exactly_like_an_unknown_entry(
     assert (said["error"], said["detail"]) == ("denied", f"no catalogue entry '{DRAFT}'")
     # The catalogue agrees.
     assert client.get(f"/api/entries/{DRAFT}").status_code == 404
+
+
+GRANTED = "市场主体登记核验"
+#: The moment the grant test reads at, inside the grant's period.
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+
+def _new_events(workspace: Workspace, after: int) -> list[AuditEvent]:
+    """Events after id `after` about the loaded entry that served or refused rows."""
+    with workspace.sessions() as session:
+        new = session.query(AuditEvent).filter(AuditEvent.id > after).order_by(AuditEvent.id).all()
+        session.expunge_all()
+    return [e for e in new if e.target == ENROL and e.action != "stream.open"]
+
+
+def _last_id(workspace: Workspace) -> int:
+    with workspace.sessions() as session:
+        return max(e.id for e in session.query(AuditEvent).all())
+
+
+def _counted(workspace: Workspace) -> list[UsageDaily]:
+    with workspace.sessions() as session:
+        return session.query(UsageDaily).all()
+
+
+def test_an_entry_page_previews_rows_under_no_purpose_and_counts_no_use(
+    workspace: Workspace, client: TestClient
+) -> None:
+    """Opening the page states no purpose, so the audit event names none, and a glance at sample
+    rows is not use of the data (REQ-23's figures)."""
+    before = _last_id(workspace)
+    page = TestClient(client.app)
+    assert sign_in(page, "samr", PASSWORD).status_code == 303  # type: ignore[attr-defined]
+    html = page.get(f"/entries/{ENROL}").text
+    sample = html[html.index('id="sample"') :]
+    assert re.findall(r"<td>(\d{6}\*{8}[\dX]{4})</td>", sample)  # rows, masked by the default rule
+    assert "预览" in html
+    served = _new_events(workspace, before)
+    assert [e.action for e in served] == ["preview"]
+    event = served[0]
+    assert event.outcome == "ok" and event.actor == "samr" and event.detail["channel"] == "web"
+    assert event.detail["purpose"] is None and "stated_purpose" not in event.detail
+    assert event.detail["rows"] > 0
+    assert _counted(workspace) == []
+
+
+def test_a_preview_through_a_grant_claims_none_of_its_purpose(workspace: Workspace) -> None:
+    """With a grant in force the sample reads through it (its fields and masks), but the event names
+    the grant only, not its purpose as if the viewer had stated it."""
+    with workspace.sessions() as session, session.begin():
+        grant = grant_access(
+            session,
+            organisation="省市场监管局",
+            application="samr_app",
+            entry_code=ENROL,
+            fields=["person_id"],
+            purpose=GRANTED,
+            legal_basis="条例",
+            valid_from=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            valid_until=dt.datetime(2026, 12, 31, tzinfo=dt.UTC),
+            actor="t",
+            settings=workspace.settings.default,
+            now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        )
+        grant_id = grant.id
+    before = _last_id(workspace)
+    with workspace.sessions() as session, SandboxedEngine.for_workspace(workspace) as engine:
+        principal = local_principal(session, "samr")
+        entry = service.get_entry(session, ENROL)
+        visible = visible_entry(session, principal, entry, NOW)
+        assert visible is not None and [g.id for g in visible.grants] == [grant_id]
+        got = sample(workspace, session, principal, entry, visible, engine, "zh_CN", NOW)
+    assert got.refusal is None and got.rows and got.application == "samr_app"
+    served = _new_events(workspace, before)
+    assert [e.action for e in served] == ["preview"]
+    detail = served[0].detail
+    assert detail["grant_id"] == grant_id and detail["purpose"] is None
+    assert GRANTED not in json.dumps(detail, ensure_ascii=False)
+    assert _counted(workspace) == []

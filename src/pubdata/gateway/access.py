@@ -16,7 +16,9 @@ Purpose: the stated purpose matches a grant when, trimmed, with runs of white sp
 case ignored, it equals the grant's purpose text, or when it names the grant as ``grant:<id>`` (the
 grant's purpose code — each grant is made for exactly one purpose). A caller who holds a grant in
 its period but states another purpose is refused as "outside purpose" (rule ``outside_purpose``),
-which the audit report of REQ-41 lists.
+which the audit report of REQ-41 lists. A preview (the entry page's sample rows) states no purpose
+(``purpose=None``): it reads through the caller's newest grant in force for the application,
+whatever that grant's purpose, since nobody claimed one.
 
 Then REQ-26: when two or more of the entries show person-level data in the columns the caller gets
 (a field of a person's PII kind, or any field of level L3 or above — see `assessments`), an approved,
@@ -88,8 +90,10 @@ class AccessDecision:
 # --- decisions ---------------------------------------------------------------------------------
 
 
-def purpose_matches(grant: Grant, stated: str) -> bool:
-    """The documented matching rule (see the module docstring)."""
+def purpose_matches(grant: Grant, stated: str | None) -> bool:
+    """The documented matching rule (see the module docstring); a preview (None) matches any grant."""
+    if stated is None:
+        return True
     code = _GRANT_CODE.fullmatch(stated.strip())
     if code:
         return int(code.group(1)) == grant.id
@@ -105,7 +109,7 @@ class _Request:
     session: Session
     principal: Principal
     application: str
-    purpose: str
+    purpose: str | None
     entries: Sequence[str]
 
     def refuse(self, message: Text, rule: AccessRule, req: str | None, entry: str | None = None) -> NoReturn:
@@ -168,7 +172,7 @@ def _grant_for(
     active = [g for g in mine if grant_state(g, now) == "active"]
     if active:
         request.refuse(
-            _outside_purpose(active, code, app.code, request.purpose),
+            _outside_purpose(active, code, app.code, request.purpose or ""),
             AccessRule.OUTSIDE_PURPOSE,
             "REQ-17",
             code,
@@ -368,7 +372,7 @@ def decide(
     session: Session,
     principal: Principal,
     application_code: str,
-    purpose: str,
+    purpose: str | None,
     entry_codes: Iterable[str],
     now: dt.datetime,
     settings: Settings,
@@ -376,7 +380,10 @@ def decide(
     *,
     row_limit: int | None = 10_000,
 ) -> AccessDecision:
-    """Allow the request as a whole, or raise `AccessDenied` (audited) for the first rule it breaks."""
+    """Allow the request as a whole, or raise `AccessDenied` (audited) for the first rule it breaks.
+
+    `purpose` None is a preview's: no purpose stated, so none is checked (see the module docstring).
+    """
     codes = list(dict.fromkeys(c.strip() for c in entry_codes if c.strip()))
     request = _Request(session, principal, application_code, purpose, codes)
     org = principal.organisation
@@ -392,7 +399,7 @@ def decide(
             AccessRule.ROLE,
             "REQ-4",
         )
-    if not purpose.strip():
+    if purpose is not None and not purpose.strip():
         request.refuse(text("state the purpose of the request"), AccessRule.PURPOSE_MISSING, "REQ-17")
     app = _application(request)
     found = _load_entries(session, codes)

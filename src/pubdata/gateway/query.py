@@ -72,6 +72,8 @@ from pubdata.workspace import Workspace
 
 #: The event a streamed answer writes before its first byte (see `_Call.open`).
 STREAM_OPEN = audit.STREAM_OPEN
+#: The action of a preview (the entry page's sample rows): no purpose stated, not counted as use.
+PREVIEW = "preview"
 
 
 @dataclass
@@ -146,7 +148,7 @@ class _Call:
                 home=self.workspace.home,
                 **detail,
             )
-            if outcome == "ok":  # REQ-23: only answers served whole are use
+            if outcome == "ok" and self.action != PREVIEW:  # REQ-23: answers served whole, not previews
                 org, rows = self.principal.organisation, more["rows"]
                 count_use(session, self.entries, org, self.action, rows, utcnow())
 
@@ -202,7 +204,7 @@ def run_query(
     workspace: Workspace,
     principal: Principal,
     sql: str,
-    purpose: str,
+    purpose: str | None,
     application: str,
     format: str = "json",
     *,
@@ -220,10 +222,13 @@ def run_query(
 
     `max_rows` defaults to the format's page (json 1 000, xlsx 100 000) and is unlimited for streamed
     formats; `offset` skips rows of the answer (json paging). Refusals: `NotAuthorised` (token scope),
-    `AccessDenied`, `PolicyViolation`, `QueryError` / `QueryTimeout`.
+    `AccessDenied`, `PolicyViolation`, `QueryError` / `QueryTimeout`. `purpose` is None only for a
+    `PREVIEW` (``action``), which states none and is not counted as use.
     """
     now = now or utcnow()
     fmt = get_format(format)
+    if purpose is None and action != PREVIEW:
+        raise InputError(text("state the purpose of the request"))
     org = principal.organisation
     call = _Call(
         workspace,
@@ -277,10 +282,12 @@ def run_query(
     if denied is not None:
         raise call.refuse(denied, denied.rule.value) from None
     grants = [g for g in decision.grants.values() if g is not None]
-    if grants:
+    if grants and purpose is not None:
         call.detail["purpose"] = grants[0].purpose  # the stated purpose matched it (REQ-17)
         call.detail["stated_purpose"] = purpose
         call.detail["grant_id"], call.detail["grant_purpose"] = grants[0].id, grants[0].purpose
+    elif grants:  # a preview reads through the grant, but claims none of its purpose
+        call.detail["grant_id"] = grants[0].id
     call.detail["decision"] = "allowed"
     limits = QueryLimits(settings.query_max_joins, settings.query_max_generated_bytes)
     decision = replace(decision, policy=replace(decision.policy, limits=limits))

@@ -148,7 +148,9 @@ def entry_page(request: Request, code: str, principal: PrincipalDep) -> HTMLResp
         detail = reads.entry_detail(workspace, session, entry.code)
         visible = visible_entry(session, principal, entry, now)
         shown = treatments(entry, visible)
-        got = sample(workspace, session, principal, entry, visible, get_engine(request), locale_of(request))
+        got = sample(
+            workspace, session, principal, entry, visible, get_engine(request), locale_of(request), now
+        )
         quality = {
             v.version: sum(1 for c in (v.quality or {}).get("columns", {}).values() if c.get("problems"))
             for v in reads.versions(workspace, session, entry)

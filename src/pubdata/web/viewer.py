@@ -3,7 +3,9 @@
 The field treatments come from the access rule `visible_entries` found for the viewer and from the
 same sources `compile_table_policy` uses (the grant's fields and de-identification choices, else
 `default_deid` for the field's level and PII kind); the sample rows come from `run_query` itself,
-run as the viewer, so the page shows exactly what the gateway would serve — and audits it.
+run as the viewer, so the page shows exactly what the gateway would serve — and audits it, as a
+`PREVIEW`: opening a page states no purpose, so none is put in the person's mouth (the audit event
+has none), and a glance at ten rows is not use of the data (the usage counters do not move).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pubdata.gateway.access_rules import AccessRule
 from pubdata.gateway.deid import default_deid
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.grants import RAW
-from pubdata.gateway.query import run_query
+from pubdata.gateway.query import PREVIEW, run_query
 from pubdata.gateway.roles import Principal
 from pubdata.gateway.visibility import VisibleEntry
 from pubdata.web.error_text import say
@@ -32,8 +34,6 @@ from pubdata.workspace import Workspace
 
 #: Rows the entry page shows; enough to see the masking, few enough to stay a glance.
 SAMPLE_ROWS = 10
-#: The purpose stated for a sample read where no grant names one (unconditional or own data).
-SAMPLE_PURPOSE = "目录浏览样例"
 
 
 @dataclass
@@ -51,7 +51,6 @@ class Sample:
     rows: list[list[Any]] = field(default_factory=list)
     refusal: str | None = None
     application: str | None = None
-    purpose: str | None = None
 
 
 def visible_entry(
@@ -77,14 +76,10 @@ def treatments(entry: CatalogEntry, visible: VisibleEntry | None) -> dict[str, T
     return out
 
 
-def _application(
-    session: Session, principal: Principal, visible: VisibleEntry | None
-) -> tuple[str, str] | None:
-    """The application and purpose a sample read states: the grant's, else the organisation's first
-    active application with the sample purpose."""
+def _application(session: Session, principal: Principal, visible: VisibleEntry | None) -> str | None:
+    """The application a preview reads through: the grant's, else the organisation's first active one."""
     if visible is not None and visible.grants:
-        grant = visible.grants[0]
-        return grant.application.code, grant.purpose
+        return visible.grants[0].application.code
     org = principal.organisation
     if org is None:
         return None
@@ -93,7 +88,7 @@ def _application(
         .where(Application.organisation_id == org.id, Application.active.is_(True))
         .order_by(Application.code)
     )
-    return (code, SAMPLE_PURPOSE) if code else None
+    return code
 
 
 def sample(
@@ -104,26 +99,29 @@ def sample(
     visible: VisibleEntry | None,
     engine: SandboxedEngine,
     locale: str,
+    now: dt.datetime | None = None,
 ) -> Sample:
-    chosen = _application(session, principal, visible)
-    if chosen is None:
+    """Up to `SAMPLE_ROWS` rows as the gateway serves them to `principal`, read as a `PREVIEW` at `now`."""
+    application = _application(session, principal, visible)
+    if application is None:
         return Sample(refusal="no_application")
-    application, purpose = chosen
     sql = exp.select("*").from_(exp.Table(this=exp.to_identifier(entry.code, quoted=True))).sql("duckdb")
     try:
         answer = run_query(
             workspace,
             principal,
             sql,
-            purpose,
+            None,
             application,
             "json",
             engine=engine,
             max_rows=SAMPLE_ROWS,
             channel="web",
+            action=PREVIEW,
+            now=now,
         )
         data = json.loads(b"".join(answer.body))
     except PubdataError as refusal:
-        return Sample(refusal=say(refusal, locale), application=application, purpose=purpose)
+        return Sample(refusal=say(refusal, locale), application=application)
     columns = [c["name"] for c in data["columns"]]
-    return Sample(columns, data["rows"], None, application, purpose)
+    return Sample(columns, data["rows"], None, application)
