@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from pubdata.audit.subjects import subject_hash_sql
 from pubdata.gateway.policy_types import PolicyViolation, QueryPolicy, TablePolicy
 from pubdata.gateway.rewrite import rewrite
 
@@ -86,11 +87,21 @@ def _disputed_policies() -> QueryPolicy:
     return QueryPolicy(tables, row_limit=1000)
 
 
+def _subject_policies() -> QueryPolicy:
+    """The default set with each row's data subject carried out as a keyed hash (REQ-41), as the
+    gateway sets it up for identity numbers and credit codes."""
+    tables = dict(_policies().tables)
+    for code, key in (("persons", "id_number"), ("visits", "person_id"), ("companies", "credit_code")):
+        tables[code] = replace(tables[code], subjects=(subject_hash_sql(exp.column(key)),))
+    return QueryPolicy(tables, row_limit=1000)
+
+
 POLICY_SETS: dict[str, QueryPolicy] = {
     "default": _policies(),
     "limit10": _policies(row_limit=10),
     "unlimited": _policies(row_limit=None),
     "disputed": _disputed_policies(),
+    "subjects": _subject_policies(),
 }
 
 # ---------------------------------------------------------------- raw rows and the reference views

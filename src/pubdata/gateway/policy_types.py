@@ -59,6 +59,9 @@ class TablePolicy:
     #: Predicate over the raw key fields true for records under a flagged objection (REQ-12); the
     #: policy subquery then shows it as the boolean column `DISPUTED_COLUMN`. ``None``: no column.
     disputed: exp.Expression | None = None
+    #: Keyed hashes of each raw row's data subjects (REQ-41), as expressions over the raw columns;
+    #: `attach_subjects` carries them to the answer as hidden columns the gateway drops. Empty: none.
+    subjects: tuple[exp.Expression, ...] = ()
 
     @classmethod
     def build(

@@ -20,12 +20,13 @@ sentence the caller saw and a ``reason_kind`` the outside-purpose report selects
 SQL appears in the log only as a fingerprint: SHA-256 of the parsed query printed back in DuckDB
 SQL, so spacing, comments and keyword case do not change it.
 
-Data subjects (REQ-41) are indexed when the answer serves identity numbers or credit codes *as
-stored*: a column of the result carrying the name of a raw ``id_number`` / ``uscc`` field of an entry
-read (as ``SELECT *``, ``SELECT id_number`` or ``SELECT t.id_number AS x`` at the top level give it).
-Their keyed hashes are computed from the served values, never by reading the raw column a second
-time, so a masked or pseudonymised column indexes nothing: what was not served cannot identify
-anyone. A column renamed inside a subquery is not traced.
+Data subjects (REQ-41) are indexed for every answer that served their records, masked or not
+(`served_subjects`): the rewrite carries each row-level answer's keyed subject hashes out as hidden
+columns, dropped before the first byte is written, and served columns whose lineage includes a raw
+identity number or credit code are hashed from their values. The event's ``fields`` and
+``served_fields`` and the ``X-Pubdata-Masked`` header follow the same lineage (`trace_lineage`), so
+renaming a column does not hide what it carries; ``subjects_aggregated`` names the entries whose
+subjects an aggregated answer could not attribute row by row.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from pubdata.gateway.referenced import referenced_entries
 from pubdata.gateway.rewrite import rewrite
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.roles import NotAuthorised, Principal, Scope
-from pubdata.gateway.served_subjects import SubjectIndex, subject_columns
+from pubdata.gateway.served_subjects import SubjectIndex, aggregated_subjects, subject_columns, with_subjects
 from pubdata.messages import text
 from pubdata.store.delta import DatasetStore
 from pubdata.workflow.usage import count_use
@@ -295,7 +296,8 @@ def run_query(
     if decision.assessment is not None:
         call.detail["assessment_id"] = decision.assessment.id
     try:
-        result = rewrite(sql, with_disputed(decision.policy, entries, flagged))
+        policy = with_subjects(with_disputed(decision.policy, entries, flagged), entries)
+        result = rewrite(sql, policy)
     except PolicyViolation as refusal:
         raise call.refuse(refusal, "sql") from None
     summary = summarise(decision, result, entries)
@@ -304,6 +306,7 @@ def run_query(
         call.detail["disputed"] = disputed
     call.detail.update(
         fields={c: list(v) for c, v in result.columns.items()},
+        served_fields={c.name: sorted(f"{e}.{f}" for e, f in c.fields) for c in result.served},
         policy_versions=summary.versions,
         grant_ids=[g for g in summary.grants.values() if g is not None],
         masked=summary.masked,
@@ -324,11 +327,18 @@ def run_query(
         page = exp.Subquery(this=result.expression, alias=exp.TableAlias(this=exp.to_identifier("__page")))
         enforced = exp.select("*").from_(page).offset(offset).sql("duckdb")
     try:
-        stream = run(enforced, tables, decision.variables, max_rows=cap, batch_rows=batch_rows)
+        variables = dict(decision.variables)
+        if result.subject_columns:  # the engine hashes each served row's subject (REQ-41)
+            variables.update(audit.subject_hash_variables(workspace.home))
+        stream = run(enforced, tables, variables, max_rows=cap, batch_rows=batch_rows)
         first = next(stream, None)
     except QueryError as failure:
         raise call.refuse(failure, "engine") from None
-    subjects = SubjectIndex(workspace, subject_columns(stream.schema, result, summary.raw_subject_fields))
+    subjects = SubjectIndex(
+        workspace, stream.schema, subject_columns(stream.schema, result, summary.raw_subject_fields)
+    )
+    if aggregated := aggregated_subjects(policy, result):
+        call.detail["subjects_aggregated"] = aggregated
     batches = itertools.chain([first] if first is not None else [], stream)
     served = Served()
     meta: dict[str, Any] = {"offset": offset, "next_offset": None, "policy": summary.as_json()}
@@ -341,7 +351,7 @@ def run_query(
         return stream.truncated
 
     job = ExportJob(
-        stream.schema, _tapped(batches, subjects), csv_raw=csv_raw, bom=bom, meta=meta, truncated=truncated
+        subjects.schema, _tapped(batches, subjects), csv_raw=csv_raw, bom=bom, meta=meta, truncated=truncated
     )
     if not fmt.bounded:  # bounded formats are built whole before their first byte is sent
         call.open()
@@ -362,8 +372,7 @@ def run_query(
 
 def _tapped(batches: Iterator[pa.RecordBatch], subjects: SubjectIndex) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        subjects.add(batch)
-        yield batch
+        yield subjects.add(batch)  # indexed, and the hidden subject columns dropped
 
 
 def _serve(

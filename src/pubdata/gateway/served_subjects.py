@@ -1,40 +1,92 @@
-"""The data subjects an answer served as stored, indexed by keyed hash for "who accessed X" (REQ-41).
+"""The data subjects an answer served, indexed by keyed hash for "who accessed X" (REQ-41).
 
-A result column counts when it carries the name of a raw ``id_number`` / ``uscc`` field of an entry
-read (``SELECT *``, ``SELECT id_number`` or ``SELECT t.id_number AS x`` at the top level). The hashes
-are computed from the served values in DuckDB, batch by batch, never by reading the raw column a
-second time: a masked or pseudonymised column indexes nothing.
+Two routes, both computed by the engine, never by a Python loop over rows:
+
+- where the answer's rows are still records, the rewrite carries the keyed hash of each row's raw
+  subject key out as hidden ``__subject_*`` columns (`attach_subjects`, fed by `with_subjects`): the
+  consumer who saw a record with its identity number masked or pseudonymised is indexed too. The
+  columns are read here and dropped (`visible`) before anything is written out;
+- a served column whose lineage (`RewriteResult.served`) includes a raw ``id_number`` / ``uscc``
+  field — however renamed, wrapped or grouped — has its served values hashed batch by batch.
+
+Aggregated answers (GROUP BY, DISTINCT, set operations) carry no per-row subject; the audit event
+then lists the entries whose subjects were aggregated (`aggregated_subjects`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from pubdata import audit
+from pubdata.db.models import CatalogEntry
 from pubdata.gateway.export import formatting_cursor
+from pubdata.gateway.policy_summary import SUBJECT_KINDS
+from pubdata.gateway.policy_types import QueryPolicy
 from pubdata.gateway.rewrite import RewriteResult
+from pubdata.gateway.rewrite.attach_subjects import SUBJECT_PREFIX
 from pubdata.workspace import Workspace
 
 
+def with_subjects(policy: QueryPolicy, entries: Mapping[str, CatalogEntry]) -> QueryPolicy:
+    """`policy` with each entry's subject keys (its raw identity-number and credit-code fields) as
+    keyed-hash expressions for `attach_subjects`."""
+    tables = dict(policy.tables)
+    for code, table in policy.tables.items():
+        entry = entries.get(code)
+        if entry is None:
+            continue
+        keys = tuple(
+            audit.subject_hash_sql(exp.column(f.name)) for f in entry.fields if f.pii_kind in SUBJECT_KINDS
+        )
+        if keys:
+            tables[code] = replace(table, subjects=keys)
+    return QueryPolicy(tables, policy.row_limit)
+
+
+def aggregated_subjects(policy: QueryPolicy, result: RewriteResult) -> list[str]:
+    """Entries read whose subjects the answer's rows cannot be attributed to one by one."""
+    carried = set(result.subject_columns.values())
+    return [c for c in result.tables if policy.tables[c].subjects and c not in carried]
+
+
+def visible(schema: pa.Schema) -> list[int]:
+    """Positions of the columns the caller may see: all but the hidden subject columns."""
+    return [i for i, name in enumerate(schema.names) if not name.startswith(SUBJECT_PREFIX)]
+
+
 def subject_columns(schema: pa.Schema, result: RewriteResult, raw_fields: frozenset[str]) -> list[int]:
-    """Positions of result columns that serve a raw identity number or credit code (see above)."""
-    names = set(raw_fields)
-    top = result.expression
-    if isinstance(top, exp.Select):
-        for projection in top.selects:
-            column = projection.this if isinstance(projection, exp.Alias) else None
-            if isinstance(column, exp.Column) and column.name.lower() in raw_fields:
-                names.add(projection.alias.lower())
-    return [i for i, name in enumerate(schema.names) if name.lower() in names]
+    """Positions of served columns whose lineage includes a raw identity number or credit code."""
+    shown = visible(schema)
+    served = result.served
+    if len(served) == len(shown):  # the usual case: the trace lists the columns in order
+        lineage = [served[k].fields for k in range(len(shown))]
+    else:  # `SELECT * … USING (…)` and the like fold columns: match by name
+        by_name: dict[str, set[tuple[str, str]]] = {}
+        for column in served:
+            by_name.setdefault(column.name.lower(), set()).update(column.fields)
+        lineage = [frozenset(by_name.get(schema.names[i].lower(), ())) for i in shown]
+    # Only columns carrying nothing but raw keys: the hash of `to_json(t)` would match no one.
+    return [
+        i
+        for i, fields in zip(shown, lineage, strict=True)
+        if fields and all(f.lower() in raw_fields for _, f in fields)
+    ]
 
 
 class SubjectIndex:
-    """Keyed hashes of the subjects in the served columns, computed by DuckDB batch by batch."""
+    """Keyed hashes of the subjects an answer served, gathered batch by batch."""
 
-    def __init__(self, workspace: Workspace, columns: list[int]) -> None:
+    def __init__(self, workspace: Workspace, schema: pa.Schema, columns: list[int]) -> None:
         self.columns = columns
+        self.hidden = [i for i, name in enumerate(schema.names) if name.startswith(SUBJECT_PREFIX)]
+        self.shown = visible(schema)
+        self.schema = pa.schema([schema.field(i) for i in self.shown])
         self.hashes: set[str] = set()
         self._cursor: duckdb.DuckDBPyConnection | None = None
         if columns:
@@ -42,9 +94,18 @@ class SubjectIndex:
             for name, value in audit.subject_hash_variables(workspace.home).items():
                 self._cursor.execute(f"SET VARIABLE {name} = $1", [value])
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        if self._cursor is None or not batch.num_rows:
-            return
+    def add(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Index `batch`; what may be served of it (the hidden columns dropped)."""
+        if not batch.num_rows:
+            return batch.select(self.shown)
+        for i in self.hidden:  # already keyed hashes, computed by the engine
+            self.hashes.update(h for h in pc.unique(batch.column(i)).to_pylist() if h is not None)
+        if self._cursor is not None:
+            self._hash_served(batch)
+        return batch.select(self.shown)
+
+    def _hash_served(self, batch: pa.RecordBatch) -> None:
+        assert self._cursor is not None
         served = pa.table(
             [batch.column(i).cast(pa.string()) for i in self.columns], names=[f"c{i}" for i in self.columns]
         )

@@ -5,8 +5,10 @@ module and named for what it does; `RULES` is the default order and callers may 
 tuple. Checks that must see only what the user wrote (statement kind, functions, reserved names,
 table names) run before `replace_tables` inserts the policy subqueries; `mark_disputed` shows the
 mark of disputed records (REQ-12) in row-level answers; `limit_rows`, `mask_late`
-(masks computed after ORDER BY … LIMIT where no part of the query can tell) and the
-`verify_enforced` safety net run last. Every refusal is a `PolicyViolation`.
+(masks computed after ORDER BY … LIMIT where no part of the query can tell), `attach_subjects`
+(the hidden subject hashes of row-level answers, REQ-41) and the `verify_enforced` safety net run
+last. The result's `served` columns carry their lineage (`trace_lineage`). Every refusal is a
+`PolicyViolation`.
 
 Example:
     >>> from sqlglot import exp
@@ -34,16 +36,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from pubdata.gateway.policy_types import PolicyViolation, QueryPolicy, RewriteContext
+from pubdata.gateway.rewrite.attach_subjects import SUBJECT_OF, attach_subjects
 from pubdata.gateway.rewrite.bound_generated_values import bound_generated_values
 from pubdata.gateway.rewrite.check_functions import ENGINES, check_functions, function_name
-from pubdata.gateway.rewrite.collect_access import columns_used, policy_subqueries, user_nodes
+from pubdata.gateway.rewrite.collect_access import policy_subqueries, user_nodes
 from pubdata.gateway.rewrite.forbid_recursion import forbid_recursion
 from pubdata.gateway.rewrite.forbid_side_effects import forbid_side_effects
 from pubdata.gateway.rewrite.limit_joins import limit_joins
@@ -54,6 +57,7 @@ from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.rewrite.replace_tables import POLICY, replace_tables
 from pubdata.gateway.rewrite.reserve_internal_names import reserve_internal_names
 from pubdata.gateway.rewrite.resolve_tables import resolve_tables
+from pubdata.gateway.rewrite.trace_lineage import ServedColumn, trace_lineage
 from pubdata.gateway.rewrite.verify_enforced import verify_enforced
 
 Rule = Callable[[exp.Expression, RewriteContext], exp.Expression]
@@ -70,6 +74,7 @@ RULES: tuple[Rule, ...] = (
     mark_disputed,
     limit_rows,
     mask_late,
+    attach_subjects,
     verify_enforced,
 )
 
@@ -90,6 +95,10 @@ class RewriteResult:
     columns: Mapping[str, tuple[str, ...]]
     #: Policy version per entry code read.
     policy_versions: Mapping[str, int]
+    #: The answer's columns, each with the entry fields it derives from (`trace_lineage`).
+    served: tuple[ServedColumn, ...] = ()
+    #: Hidden columns of the answer carrying subject hashes (`attach_subjects`) → their entry code.
+    subject_columns: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def spark_sql(self) -> str | None:
@@ -121,12 +130,16 @@ def rewrite(
     for rule in rules:
         expression = rule(expression, context)
     tables = tuple(sorted({s.meta[POLICY] for s in policy_subqueries(expression)}))
+    lineage = trace_lineage(expression)
+    hidden = expression.selects if isinstance(expression, exp.Select) else []
     return RewriteResult(
         expression=expression,
         sql=expression.sql(dialect="duckdb"),
         tables=tables,
-        columns=columns_used(expression),
+        columns=lineage.read,
         policy_versions={code: policy.tables[code].version for code in tables},
+        served=lineage.served,
+        subject_columns={s.alias: s.meta[SUBJECT_OF] for s in hidden if SUBJECT_OF in s.meta},
     )
 
 
