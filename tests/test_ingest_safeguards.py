@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import xlsxwriter
 from typer.testing import CliRunner
 
 from pubdata.catalog.classes import WriteMode
 from pubdata.cli.main import app
 from pubdata.errors import InputError
-from pubdata.identifiers import make_id_number
+from pubdata.identifiers import id_number_problem, make_id_number
 from pubdata.ingest.pipeline import ingest_file
 from pubdata.ingest.sorting import TooManyRejected
-from pubdata.store.delta import DatasetStore
+from pubdata.store.delta import ROW_FLAGS, DatasetStore
 from pubdata.workspace import Workspace
 from test_ingest_pipeline import TODAY, entry_of, make_entry, read
 
@@ -170,3 +171,62 @@ def test_an_append_of_a_stored_key_is_refused(workspace: Workspace, tmp_path: Pa
     new = people_csv(tmp_path / "c.csv", header, full_rows(1)[3:])
     ingest_file(workspace, code, new, operator="c", mode="append", today=TODAY)
     assert stored_count(workspace, code) == len(PEOPLE)
+
+
+# --- 4. identity numbers rounded by Excel ---------------------------------------------------------
+
+
+def test_an_identity_number_from_a_number_cell_is_invalid_even_when_its_check_passes(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    code = make_entry(workspace)
+    path = tmp_path / "送温暖.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("名单")
+    sheet.write_row(0, 0, HEADER.split(","))
+    # Typed as a number, 330106198001012217 became 330106198001012000, which passes every check.
+    assert id_number_problem("330106198001012000") is None
+    sheet.write_number(1, 0, 330106198001012217)
+    sheet.write_row(1, 1, ["甲", 100])
+    for row, person in enumerate(PEOPLE, start=2):
+        sheet.write_row(row, 0, [person, "乙", 200])
+    book.close()
+    result = ingest_file(workspace, code, path, operator="c", policy="flag", today=TODAY)
+    reason = "invalid identity number (a number cell of more than 15 digits, rounded by Excel)"
+    assert result.quality["columns"]["id_number"]["problems"] == {reason: 1}
+    [example] = result.quality["columns"]["id_number"]["examples"]
+    assert example["row"] == 2 and "\x00" not in example["value"]
+    flagged = [r for r in read(workspace, code) if r["name"] == "甲"]
+    assert flagged[0][ROW_FLAGS] == f"id_number: {reason}"
+    assert flagged[0]["id_number"] == "330106198001012000"
+    quarantined = ingest_file(
+        workspace, code, path, operator="c", policy="quarantine", today=TODAY, max_reject_ratio=0.5
+    )
+    assert quarantined.version.rows_rejected == 1 and quarantined.version.rows_written == len(PEOPLE)
+    held = pq.read_table(workspace.home / quarantined.quality["quarantine_file"]).to_pylist()
+    assert held[0]["身份证号"] == "330106198001012000"
+
+
+# --- 5. the wrong sheet ---------------------------------------------------------------------------
+
+
+def test_a_first_sheet_without_the_data_names_the_sheet_that_has_it(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    code = make_entry(workspace)
+    path = tmp_path / "报表.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    notes = book.add_worksheet("填表说明")
+    notes.write_row(0, 0, ["说明", "填报人"])
+    notes.write_row(1, 0, ["请如实填写", "张三"])
+    data = book.add_worksheet("参保名单")
+    data.write_row(0, 0, ["身份证号（必填）", "姓名", "缴费基数(元)"])
+    for row, person in enumerate(PEOPLE, start=1):
+        data.write_row(row, 0, [person, "乙", 200])
+    book.close()
+    with pytest.raises(InputError) as refused:
+        ingest_file(workspace, code, path, operator="c", today=TODAY)
+    assert "sheet '填表说明' has no column of the entry" in str(refused.value)
+    assert "'参保名单'" in str(refused.value)
+    done = ingest_file(workspace, code, path, operator="c", sheet="参保名单", today=TODAY)
+    assert done.version.rows_written == len(PEOPLE)

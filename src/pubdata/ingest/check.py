@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from pubdata.catalog.classes import FieldType
 from pubdata.ingest.mapping import ColumnMapping
 from pubdata.ingest.normalise import clean_needed, clean_sql, column_bytes, sql_string, typed_sql
+from pubdata.ingest.source import ROUNDED_MARK
 from pubdata.ingest.validators import Validator, get_validator, prepare
 
 #: Timestamps in agency files carry no zone; they are Beijing time (no DST since 1991).
@@ -31,6 +32,10 @@ SOURCE_UTC_OFFSET_HOURS = 8
 #: Column carrying each record's file row number through the query.
 ROW_NUMBER = "__row"
 MISSING = "missing required value"
+#: `ROUNDED_MARK` in SQL, written as a call: a NUL character inside the statement's text is not safe.
+_MARK_SQL = f"chr({ord(ROUNDED_MARK)})"
+#: The problem of a value that a spreadsheet kept as a number of more than 15 digits.
+ROUNDED = "a number cell of more than 15 digits, rounded by Excel"
 
 _TYPE_REASONS: dict[FieldType, str] = {
     FieldType.INTEGER: "not an integer",
@@ -64,18 +69,23 @@ def _field_sql(
     *,
     required: bool,
     validator_name: str | None,
+    marked: bool = False,
 ) -> tuple[str, list[str], str]:
-    """(cleaned expression, typed/derived expressions, problem expression) of field `k`."""
+    """(cleaned expression, typed/derived expressions, problem expression) of field `k`.
+
+    `marked`: the source's values may carry `ROUNDED_MARK`, which is a problem of its own.
+    """
     sql_type = _sql_type(arrow_type)
     missing = sql_string(MISSING) if required else "NULL"
     if source is None:
         return "NULL::VARCHAR", [f"NULL::{sql_type} AS t{k}"], f"{missing}::VARCHAR"
-    normalised = clean_sql(source)
+    value_of = unmarked(source) if marked else source
+    normalised = clean_sql(value_of)
     validator = get_validator(validator_name) if validator_name else None
     if validator is not None:
         normalised = validator.normalise_sql(f"({normalised})")
     # `w<i>` is false for a batch in which cleaning and normalising change nothing (see `_gate`).
-    normalised = f"CASE WHEN w{source[1:]} THEN {normalised} ELSE {source} END"
+    normalised = f"CASE WHEN w{source[1:]} THEN {normalised} ELSE {value_of} END"
     value = typed_sql(f"n{k}", data_type, sql_type)
     typed: list[str] = []
     derived = "NULL"
@@ -83,6 +93,10 @@ def _field_sql(
         typed.append(f"{validator.derive_sql(f'n{k}')} AS d{k}")
         derived = f"d{k}"
     whens = [f"WHEN n{k} IS NULL THEN {missing}"]
+    if marked:
+        what = validator.label if validator is not None else "value"
+        reason = sql_string(f"invalid {what} ({ROUNDED})")
+        whens.insert(0, f"WHEN starts_with({source}, {_MARK_SQL}) THEN {reason}")
     if data_type is FieldType.TIMESTAMP:
         value = f"({value}) - INTERVAL {SOURCE_UTC_OFFSET_HOURS} HOUR"
     if data_type is FieldType.DECIMAL and pa.types.is_decimal(arrow_type):
@@ -106,6 +120,11 @@ def _field_sql(
 
 #: Whether cleaning and normalising may change any value of a batch's source column.
 Gate = Callable[[pa.Array], bool]
+
+
+def unmarked(source: str) -> str:
+    """The source value without the reader's `ROUNDED_MARK`."""
+    return f"ltrim({source}, {_MARK_SQL})"
 
 
 @dataclass
@@ -166,7 +185,13 @@ class SourceCheck:
     """The statement for one mapping and entry schema; `run` streams a source through it."""
 
     def __init__(
-        self, mapping: ColumnMapping, schema: pa.Schema, width: int, today: dt.date | None = None
+        self,
+        mapping: ColumnMapping,
+        schema: pa.Schema,
+        width: int,
+        today: dt.date | None = None,
+        *,
+        marks_rounded: bool = False,
     ) -> None:
         self.mapping = mapping
         self.width = width
@@ -185,6 +210,7 @@ class SourceCheck:
                 schema.field(f.name).type,
                 required=bool(f.required),
                 validator_name=f.validator,
+                marked=marks_rounded,
             )
             cleaned.append(f"{n} AS n{k}")
             typed += t
@@ -195,7 +221,8 @@ class SourceCheck:
         carried = f"{ROW_NUMBER}, {ss}" if ss else ROW_NUMBER
         flags = ", ".join(f"$l{k} || p{k}" for k in range(count))
         any_problem = " OR ".join(f"p{k} IS NOT NULL" for k in range(count))
-        raws = ", ".join(f"CASE WHEN flags IS NOT NULL THEN s{i} END AS r{i}" for i in range(width))
+        raw = unmarked if marks_rounded else str
+        raws = ", ".join(f"CASE WHEN flags IS NOT NULL THEN {raw(f's{i}')} END AS r{i}" for i in range(width))
         self.labels = {f"l{k}": f"{m.field.name}: " for k, m in enumerate(mapping.fields)}
         self.sql = (
             f"SELECT {ROW_NUMBER}, {ts}, {ps}, flags{', ' + raws if raws else ''} FROM ("

@@ -143,7 +143,9 @@ def ingest_file(
     report.columns = {m.field.name: ColumnQuality(m.field.name, m.source_column) for m in mapping.fields}
     kept = "its stored values are kept" if update_fields is not None else "left empty"
     report.notes += [f"field {name!r} has no column in the file; {kept}" for name in mapping.missing]
-    check = SourceCheck(mapping, arrow_schema(entry), len(source.info.columns), today)
+    check = SourceCheck(
+        mapping, arrow_schema(entry), len(source.info.columns), today, marks_rounded=source.info.marks_rounded
+    )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     quarantine = Quarantine(workspace.quarantine_dir / entry.code, f"{stamp}-{sha256[:12]}")
     sorter = BadRowSorter(

@@ -15,6 +15,12 @@ from typing import Protocol
 
 import pyarrow as pa
 
+#: Put by a reader before a value that a spreadsheet kept as a number of more than 15 digits. Excel
+#: stores 15 significant digits, so such a cell (an identity number typed as a number) is already
+#: rounded; its text can even pass a check character by chance. Only the cell type tells, and the
+#: check turns the mark into a problem of the row. NUL cannot occur in an XLSX cell's text.
+ROUNDED_MARK = "\x00"
+
 
 @dataclass
 class SourceInfo:
@@ -30,6 +36,8 @@ class SourceInfo:
     #: 1-based file rows dropped as 合计/总计 total rows.
     total_rows: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Whether values may carry `ROUNDED_MARK` (spreadsheets only).
+    marks_rounded: bool = False
 
 
 class TabularSource(Protocol):

@@ -9,7 +9,8 @@ Rows are yielded in batches all the same, so later steps see the same stream as 
 Dates become ISO `YYYY-MM-DD` (with the time when there is one), whole numbers lose Excel's `.0`,
 and no number is ever shown in scientific notation. Excel itself keeps only 15 significant digits,
 so an 18-digit identity number typed as a number is already damaged in the file: such columns are
-named in `info.notes` so the sender can re-export them as text.
+named in `info.notes` so the sender can re-export them as text, and each such value carries
+`ROUNDED_MARK`, which the check reports as a problem of its row whatever the digits say.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pubdata.ingest.readers.layout import (
     name_columns,
     table_body,
 )
-from pubdata.ingest.source import SourceInfo
+from pubdata.ingest.source import ROUNDED_MARK, SourceInfo
 from pubdata.messages import text as sentence
 
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 1 << 30
@@ -198,6 +199,7 @@ class ExcelSource:
             header_row=layout.index + depth,
             title_rows=layout.title_rows,
             notes=[f"sheet {name!r}", *notes],
+            marks_rounded=True,
         )
         if depth > 1:
             self.info.notes.append(f"header spans rows {layout.index + 1}–{layout.index + depth}")
@@ -243,10 +245,18 @@ def _to_batch(
     columns = list(zip(*(_fit(r, width) for r in rows), strict=True))
     arrays = []
     for name, values in zip(names, columns, strict=True):
-        if any(isinstance(v, float) and abs(v) >= _PRECISE_DIGITS for v in values):
+        if any(_rounded(v) for v in values):
             imprecise.add(name)
-        arrays.append(pa.array([render_cell(v) for v in values], pa.string()))
+            texts = [ROUNDED_MARK + str(render_cell(v)) if _rounded(v) else render_cell(v) for v in values]
+        else:
+            texts = [render_cell(v) for v in values]
+        arrays.append(pa.array(texts, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _rounded(value: object) -> bool:
+    """A number cell past 15 digits: Excel kept only 15 of them (ints come from the same cells)."""
+    return isinstance(value, float | int) and not isinstance(value, bool) and abs(value) >= _PRECISE_DIGITS
 
 
 def _fit(row: Sequence[object], width: int) -> Sequence[object]:
