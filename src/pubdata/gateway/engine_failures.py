@@ -100,7 +100,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], FailureKind], ...] = (
 _REASONS: dict[FailureKind, Callable[[], Text]] = {
     FailureKind.CONVERSION: lambda: text("a value could not be converted to the type the query needs"),
     FailureKind.BINDER: lambda: text("a column, table or alias it names does not exist here or is ambiguous"),
-    FailureKind.CATALOG: lambda: text("a function or relation it names does not exist"),
+    FailureKind.CATALOG: lambda: text("a function, type or relation it names does not exist"),
     FailureKind.OUT_OF_RANGE: lambda: text("a value is out of the range of its type"),
     FailureKind.OVERFLOW: lambda: text("a calculation overflowed its type"),
     FailureKind.DIVISION_BY_ZERO: lambda: text("it divides by zero"),
