@@ -139,7 +139,8 @@ def loaded(catalogue: Workspace) -> Workspace:
         lines += [f"{_id_number(n, valid=n >= bad)},2020-01-0{1 + n}" for n in range(rows)]
         path = folder / f"enrol-{i}.csv"
         path.write_text("\n".join(lines) + "\n", "utf-8")
-        ingest_file(catalogue, "RS-ENROL", path, operator="test", policy=None)
+        # One bad row in five is over the default refusal ratio: this fixture wants it written.
+        ingest_file(catalogue, "RS-ENROL", path, operator="test", policy=None, max_reject_ratio=1.0)
     return catalogue
 
 
