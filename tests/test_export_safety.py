@@ -19,6 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
 
@@ -27,7 +29,7 @@ from pubdata.api.app import create_app
 from pubdata.cli.main import app as cli
 from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
-from pubdata.gateway.csv_cells import neutralise_text
+from pubdata.gateway.csv_cells import FORMULA_STARTS, neutralise_text
 from pubdata.gateway.export import FORMATS, UTF8_BOM, ExportJob
 from pubdata.workspace import Workspace
 
@@ -107,6 +109,26 @@ def test_neutralising_is_vectorised_per_column_not_per_cell() -> None:
     assert [r[0] for r in rows[1:]] == ["'=1", "x", "'=1", ""]
     plain = pa.array(["a", "b"])
     assert neutralise_text(plain) is plain
+
+
+_cells = st.none() | st.text(st.sampled_from("=+-@\t\r'a张 1"), max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(_cells, max_size=30),
+    cut=st.integers(0, 30),
+    kind=st.sampled_from([pa.string(), pa.large_string(), pa.string_view()]),
+)
+def test_neutralising_agrees_with_the_rule_cell_by_cell(
+    values: list[str | None], cut: int, kind: pa.DataType
+) -> None:
+    """Whatever the text layout or slicing: a mark before exactly the cells that start with a
+    formula character, every other cell (and null) unchanged."""
+    whole = pa.array(["=x", *values, "y"], kind).slice(1, len(values))
+    for part in (whole.slice(0, cut), whole.slice(cut)):
+        expected = [v if v is None or not v.startswith(FORMULA_STARTS) else "'" + v for v in part.to_pylist()]
+        assert neutralise_text(part).to_pylist() == expected
 
 
 def test_xlsx_writes_zoned_timestamps_as_shanghai_wall_time() -> None:
