@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from pubdata.catalog.classes import WriteMode
 from pubdata.cli.main import app
 from pubdata.errors import InputError
 from pubdata.identifiers import id_number_problem, make_id_number
+from pubdata.ingest import formulas
+from pubdata.ingest.normalise import clean_sql
 from pubdata.ingest.pipeline import ingest_file
 from pubdata.ingest.sorting import TooManyRejected
 from pubdata.store.delta import ROW_FLAGS, DatasetStore
@@ -230,3 +237,56 @@ def test_a_first_sheet_without_the_data_names_the_sheet_that_has_it(
     assert "'参保名单'" in str(refused.value)
     done = ingest_file(workspace, code, path, operator="c", sheet="参保名单", today=TODAY)
     assert done.version.rows_written == len(PEOPLE)
+
+
+# --- 7. formula-like text -------------------------------------------------------------------------
+
+FORMULA_VALUES = [
+    '=HYPERLINK("http://x")',
+    "@SUM(A1)",
+    "-2+3+cmd|' /C calc'!A0",
+    "+1+1",
+    "\t制表符开头",
+    "\r回车开头",
+    "  =1+1",
+    "-5",
+    "+86 571 8888 8888",
+    "-",
+    "—",
+    "a=b",
+    "张-三",
+    "",
+    None,
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list("=+-@\t\r 1２a(). 张")), max_size=6), max_size=20))
+def test_the_formula_rule_in_sql_says_what_its_oracle_says(noise: list[str]) -> None:
+    values = FORMULA_VALUES + noise
+    with duckdb.connect() as con:
+        con.register("raw_values", pa.table({"v": pa.array(values, pa.string())}))
+        got = con.sql(
+            f"SELECT {formulas.formula_sql('n', 'v')} FROM (SELECT v, {clean_sql('v')} AS n FROM raw_values)"
+        ).fetchall()
+    assert [row[0] is not None for row in got] == [formulas.formula_like(v) for v in values]
+
+
+def test_formula_like_text_is_flagged_and_kept_never_rejected(workspace: Workspace, tmp_path: Path) -> None:
+    code = make_entry(workspace)
+    names = ['=HYPERLINK("http://x")', "@SUM(1+1)", "-2+3+cmd", "+86 571 8888 8888", "-7", "张三", "李四"]
+    path = tmp_path / "a.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*HEADER.split(","), "手机号码"])
+        writer.writerows([p, n, "-100", "+86 138 0013 8000"] for p, n in zip(PEOPLE, names, strict=True))
+    result = ingest_file(workspace, code, path, operator="c", policy="quarantine", today=TODAY)
+    q = result.quality
+    assert (q["rows_written"], q["rows_rejected"], q["rows_flagged"]) == (7, 0, 3)
+    assert q["columns"]["name"]["problems"] == {formulas.REASON: 3}
+    assert q["columns"]["name"]["nulls"] == 0 and q["columns"]["base"]["problems"] == {}
+    assert q["columns"]["mobile"]["problems"] == {}  # +86 in a mobile field is a prefix, not a formula
+    stored = {r["name"]: r for r in read(workspace, code)}
+    assert stored["@SUM(1+1)"][ROW_FLAGS] == f"name: {formulas.REASON}"
+    assert stored["-7"][ROW_FLAGS] is None and stored["-7"]["base"] == Decimal(-100)
+    assert stored["张三"]["mobile"] == "13800138000"

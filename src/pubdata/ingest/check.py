@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pubdata.catalog.classes import FieldType
+from pubdata.ingest import formulas
 from pubdata.ingest.mapping import ColumnMapping
 from pubdata.ingest.normalise import clean_needed, clean_sql, column_bytes, sql_string, typed_sql
 from pubdata.ingest.source import ROUNDED_MARK
@@ -197,10 +198,13 @@ class SourceCheck:
         self.width = width
         self.today = today
         self.gates: dict[int, Gate] = {}
-        cleaned, typed, problems = [], [], []
+        cleaned, typed, problems, warnings = [], [], [], []
+        raw = unmarked if marks_rounded else str
         for k, item in enumerate(mapping.fields):
             f = item.field
             source = None if item.source_index is None else f"s{item.source_index}"
+            if source is not None and formulas.applies(f):
+                warnings.append((k, formulas.formula_sql(f"n{k}", raw(source))))
             if item.source_index is not None:
                 self.gates[item.source_index] = _gate(get_validator(f.validator) if f.validator else None)
             n, t, p = _field_sql(
@@ -216,19 +220,26 @@ class SourceCheck:
             typed += t
             problems.append(f"{p} AS p{k}")
         count = len(mapping.fields)
+        #: Fields whose values are looked at for formulas (free text): ``q<k>`` in the output.
+        self.warned = [k for k, _ in warnings]
         ns, ts, ps = (", ".join(f"{c}{k}" for k in range(count)) for c in "ntp")
+        qs = "".join(f", q{k}" for k in self.warned)
         ss = ", ".join(f"s{i}" for i in range(width))
         carried = f"{ROW_NUMBER}, {ss}" if ss else ROW_NUMBER
         flags = ", ".join(f"$l{k} || p{k}" for k in range(count))
         any_problem = " OR ".join(f"p{k} IS NOT NULL" for k in range(count))
-        raw = unmarked if marks_rounded else str
-        raws = ", ".join(f"CASE WHEN flags IS NOT NULL THEN {raw(f's{i}')} END AS r{i}" for i in range(width))
+        noted = ", ".join(f"$l{k} || q{k}" for k in self.warned)
+        any_warning = " OR ".join(f"q{k} IS NOT NULL" for k in self.warned) or "FALSE"
+        seen = "flags IS NOT NULL OR warnings IS NOT NULL"
+        raws = ", ".join(f"CASE WHEN {seen} THEN {raw(f's{i}')} END AS r{i}" for i in range(width))
         self.labels = {f"l{k}": f"{m.field.name}: " for k, m in enumerate(mapping.fields)}
         self.sql = (
-            f"SELECT {ROW_NUMBER}, {ts}, {ps}, flags{', ' + raws if raws else ''} FROM ("
-            f"SELECT {carried}, {ts}, {ps}, "
-            f"CASE WHEN {any_problem} THEN concat_ws('; ', {flags}) END AS flags FROM ("
-            f"SELECT {carried}, {ts}, {', '.join(problems)} FROM ("
+            f"SELECT {ROW_NUMBER}, {ts}, {ps}{qs}, flags, warnings{', ' + raws if raws else ''} FROM ("
+            f"SELECT {carried}, {ts}, {ps}{qs}, "
+            f"CASE WHEN {any_problem} THEN concat_ws('; ', {flags}) END AS flags, "
+            f"CASE WHEN {any_warning} THEN concat_ws('; ', {noted or 'NULL'}) END AS warnings FROM ("
+            f"SELECT {carried}, {ts}, {', '.join(problems)}"
+            f"{''.join(f', {sql} AS q{k}' for k, sql in warnings)} FROM ("
             f"SELECT {carried}, {ns}, {', '.join(typed)} FROM ("
             f"SELECT {carried}, {', '.join(cleaned)} FROM pubdata_source))))"
         )
@@ -238,7 +249,11 @@ class SourceCheck:
         return SourceStream(batches, self.width, dict(sorted(self.gates.items())))
 
     def run(self, source: SourceStream, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Checked batches: row number, ``t<k>``, ``p<k>``, ``flags``, ``r<i>``, in file order."""
+        """Checked batches: row number, ``t<k>``, ``p<k>``, ``q<k>``, ``flags``, ``warnings``, ``r<i>``.
+
+        In file order. ``flags`` names the problems that make a row bad, ``warnings`` what is kept
+        but flagged (`formulas`); raw values ``r<i>`` come with rows that have either.
+        """
         con = duckdb.connect()
         try:
             divisions = any(m.field.validator == "division_code" for m in self.mapping.fields)

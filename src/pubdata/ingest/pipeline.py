@@ -149,7 +149,13 @@ def ingest_file(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     quarantine = Quarantine(workspace.quarantine_dir / entry.code, f"{stamp}-{sha256[:12]}")
     sorter = BadRowSorter(
-        mapping, source.info.columns, policy, report, quarantine, settings.quality_examples_per_column
+        mapping,
+        source.info.columns,
+        policy,
+        report,
+        quarantine,
+        settings.quality_examples_per_column,
+        warned=check.warned,
     )
 
     def stream() -> Iterator[pa.RecordBatch]:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from pubdata.catalog.classes import BadRowPolicy
 from pubdata.errors import InputError, PubdataError
+from pubdata.ingest import formulas
 from pubdata.ingest.check import ROW_NUMBER
 from pubdata.ingest.mapping import ColumnMapping
 from pubdata.ingest.quality import QualityReport
@@ -25,6 +26,12 @@ from pubdata.store.stream import FILE_ROW
 
 #: How many problems a rejected file's error message lists.
 REJECT_EXAMPLES = 5
+
+
+def _joined(flags: pa.Array, warnings: pa.Array) -> pa.Array:
+    """The row flags stored: the problems, then the warnings, NULL for a row with neither."""
+    both = pc.binary_join_element_wise(flags, warnings, pa.scalar("; "))  # NULL unless both are set
+    return pc.coalesce(both, flags, warnings)
 
 
 class Quarantine:
@@ -116,6 +123,7 @@ class BadRowSorter:
         report: QualityReport,
         quarantine: Quarantine,
         examples_per_column: int,
+        warned: list[int] | None = None,
     ) -> None:
         self.mapping = mapping
         self.source_columns = source_columns
@@ -123,6 +131,8 @@ class BadRowSorter:
         self.report = report
         self.quarantine = quarantine
         self.limit = examples_per_column
+        #: Fields (by position) whose warnings ``q<k>`` the checked batches carry.
+        self.warned = warned or []
         self._fields = [m.field.name for m in mapping.fields]
         # The file row travels with each stored row, for the store's messages about keys.
         self._names = [*self._fields, ROW_FLAGS, FILE_ROW]
@@ -137,6 +147,11 @@ class BadRowSorter:
         rows = checked.select(self._typed).rename_columns(self._names)
         flags = checked.column("flags")
         bad_count = len(flags) - flags.null_count
+        warnings = checked.column("warnings")
+        if warnings.null_count < len(warnings):
+            self._observe_warnings(checked)
+            position = rows.schema.get_field_index(ROW_FLAGS)
+            rows = rows.set_column(position, ROW_FLAGS, _joined(flags, warnings))
         if bad_count:
             self._observe(checked)
         for name in self._fields:
@@ -158,8 +173,8 @@ class BadRowSorter:
             )
             rows = rows.filter(pc.invert(bad))
             report.rows_rejected += bad_count
-        else:
-            report.rows_flagged += bad_count
+        stored_flags = rows.column(ROW_FLAGS)
+        report.rows_flagged += len(stored_flags) - stored_flags.null_count
         report.rows_written += rows.num_rows
         return rows
 
@@ -174,6 +189,15 @@ class BadRowSorter:
             raise PubdataError("checked rows came back out of file order; the ingest was stopped")
         self._last_row = numbers[len(numbers) - 1].as_py()
 
+    def _observe_warnings(self, checked: pa.RecordBatch) -> None:
+        numbers = checked.column(ROW_NUMBER)
+        for k in self.warned:
+            item = self.mapping.fields[k]
+            raw = checked.column(f"r{item.source_index}") if item.source_index is not None else None
+            self.report.columns[item.field.name].observe(
+                checked.column(f"q{k}"), raw, numbers, self.report.file, self.limit
+            )
+
     def _observe(self, checked: pa.RecordBatch) -> None:
         numbers = checked.column(ROW_NUMBER)
         for k, item in enumerate(self.mapping.fields):
@@ -186,6 +210,8 @@ class BadRowSorter:
         for column in self.report.columns.values():
             # Cells that did not parse are NULL in the typed column but were not empty in the file.
             column.nulls -= sum(
-                n for reason, n in column.problems.items() if not reason.startswith("invalid")
+                n
+                for reason, n in column.problems.items()
+                if not reason.startswith("invalid") and reason != formulas.REASON
             )
             column.nulls = max(column.nulls, 0)
