@@ -251,9 +251,3 @@ class ErrorOut(BaseModel):
         "`out_of_range`, `overflow`, `division_by_zero`, `regex`, `subquery_rows`, `invalid_input`, "
         "`syntax`, `out_of_memory`, `not_supported`, `engine`).",
     )
-    kind: str | None = Field(
-        default=None,
-        description="For `query_failed`: what failed, a stable code (`conversion`, `binder`, `catalog`, "
-        "`out_of_range`, `overflow`, `division_by_zero`, `regex`, `subquery_rows`, `invalid_input`, "
-        "`syntax`, `out_of_memory`, `not_supported`, `engine`).",
-    )

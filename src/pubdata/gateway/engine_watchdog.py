@@ -50,6 +50,12 @@ class MemoryWatchdog:
         self._closed = False
 
     @property
+    def running(self) -> int:
+        """How many queries it watches now."""
+        with self._lock:
+            return len(self._running)
+
+    @property
     def enabled(self) -> bool:
         return self.ceiling_bytes > 0 and resident_bytes() is not None
 
