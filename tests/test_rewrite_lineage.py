@@ -279,3 +279,17 @@ def test_the_hidden_subject_column_never_reaches_the_caller(
     text = repr(rows)
     for digest in hashes:
         assert digest not in text
+
+
+@pytest.mark.req("REQ-41", "subject-access")
+def test_identity_numbers_served_as_stored_by_an_aggregate_are_indexed_from_their_values(
+    workspace: Workspace, gateway: SandboxedEngine
+) -> None:
+    inner = f"SELECT id_number AS k FROM {POPULATION}"
+    sql = f"SELECT k, count(*) AS n FROM ({inner}) GROUP BY k ORDER BY k LIMIT 4"
+    _, body, event = _ask(workspace, gateway, "zj_gat", sql)
+    served = [row[0] for row in json.loads(body)["rows"]]
+    assert event.detail["subjects_aggregated"] == [POPULATION]
+    assert event.detail["subjects_indexed"] == 4
+    for id_number in served:
+        assert event.id in _who(workspace, id_number)

@@ -61,7 +61,8 @@ def visible(schema: pa.Schema) -> list[int]:
 
 
 def subject_columns(schema: pa.Schema, result: RewriteResult, raw_fields: frozenset[str]) -> list[int]:
-    """Positions of served columns whose lineage includes a raw identity number or credit code."""
+    """Positions of served columns whose values are raw identity numbers or credit codes that the
+    hidden subject columns do not already index."""
     shown = visible(schema)
     served = result.served
     if len(served) == len(shown):  # the usual case: the trace lists the columns in order
@@ -71,11 +72,15 @@ def subject_columns(schema: pa.Schema, result: RewriteResult, raw_fields: frozen
         for column in served:
             by_name.setdefault(column.name.lower(), set()).update(column.fields)
         lineage = [frozenset(by_name.get(schema.names[i].lower(), ())) for i in shown]
-    # Only columns carrying nothing but raw keys: the hash of `to_json(t)` would match no one.
+    # Only columns carrying nothing but raw keys: the hash of `to_json(t)` would match no one. Keys
+    # of entries whose rows carry their hidden subject hashes are indexed already: not twice.
+    carried = set(result.subject_columns.values())
     return [
         i
         for i, fields in zip(shown, lineage, strict=True)
-        if fields and all(f.lower() in raw_fields for _, f in fields)
+        if fields
+        and all(f.lower() in raw_fields for _, f in fields)
+        and not all(code in carried for code, _ in fields)
     ]
 
 
