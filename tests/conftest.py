@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,8 +12,25 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from pubdata.clock import Clock, fixed_clock, parse_moment
 from pubdata.conformance import pytest_collection_modifyitems  # noqa: F401 - the REQ properties hook
 from pubdata.workspace import Workspace
+
+#: The instant the clock-bound tests (``@pytest.mark.clock``) run at, unless ``PUBDATA_TEST_NOW``
+#: (an ISO date or date-time) moves it: `test.sh` runs them again at other dates, so that a suite
+#: that passes today passes next month. No test reads the wall clock.
+DEFAULT_TEST_NOW = "2026-12-01T02:00:00Z"
+
+
+@pytest.fixture(scope="session")
+def pinned_now() -> dt.datetime:
+    """The one "now" of a test's data and app: the demo is built at it, the app judges at it."""
+    return parse_moment(os.environ.get("PUBDATA_TEST_NOW") or DEFAULT_TEST_NOW)
+
+
+@pytest.fixture(scope="session")
+def pinned_clock(pinned_now: dt.datetime) -> Clock:
+    return fixed_clock(pinned_now)
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from pubdata.api.app import create_app
 from pubdata.catalog.classes import ShareClass
-from pubdata.db.models import CatalogEntry, Grant, RequestItem, utcnow
+from pubdata.clock import Clock
+from pubdata.db.models import CatalogEntry, Grant, RequestItem
 from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
 from pubdata.errors import RuleViolation
@@ -32,15 +33,17 @@ from pubdata.workflow.request_states import Action
 from pubdata.workspace import Workspace
 
 OUTPATIENT = "wjw_outpatient_visits"
+#: Requests and grants run from the pinned clock the demo was built at.
+pytestmark = pytest.mark.clock
 PURPOSE = "困难职工医疗互助救助核查"
 DISPUTE = "职工医疗互助救助须核实门诊费用，《工会法》第六条赋予工会维护职工权益的职责"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+def workspace(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Iterator[Workspace]:
     home = tmp_path_factory.mktemp("coordination") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=pinned_clock)
+    workspace = Workspace.open(home, clock=pinned_clock)
     yield workspace
     workspace.engine.dispose()
 
@@ -72,7 +75,7 @@ def test_a_coordinated_approval_opens_a_not_shared_entry_narrowed_and_masked(
 ) -> None:
     sql = f"SELECT id_number, hospital, cost FROM {OUTPATIENT}"
     assert _query(workspace, client, sql, PURPOSE).status_code == 403
-    now = utcnow()
+    now = workspace.clock()
     union = _principal(workspace, "jx_zgh")
     with workspace.sessions() as s, s.begin():
         request = requests.create_request(
@@ -116,7 +119,7 @@ def test_a_coordinated_approval_opens_a_not_shared_entry_narrowed_and_masked(
 def test_a_not_shared_entry_refuses_a_direct_grant_and_a_reclassified_entry_drops_old_grants(
     workspace: Workspace, client: TestClient
 ) -> None:
-    now = utcnow()
+    now = workspace.clock()
     with workspace.sessions() as s, s.begin(), pytest.raises(RuleViolation, match="not shared"):
         grant_access(
             s, organisation="嘉兴市总工会", application="jx_park_workers", entry_code=OUTPATIENT,

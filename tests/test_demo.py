@@ -18,6 +18,7 @@ from pubdata.audit import verify_chain
 from pubdata.catalog import rules
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
 from pubdata.catalog.service import get_entry
+from pubdata.clock import Clock
 from pubdata.db.models import AuditEvent
 from pubdata.demo import DemoSummary, build_demo
 from pubdata.demo.generate import DemoFile, Layout, write_files
@@ -234,13 +235,16 @@ def test_scale_multiplies_person_tables_only() -> None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Built:
     home = tmp_path_factory.mktemp("demo") / "home"
     steps: list[tuple[str, int, int]] = []
     summary = build_demo(
-        home, scale=0.05, progress=lambda label, done, total: steps.append((label, done, total))
+        home,
+        scale=0.05,
+        progress=lambda label, done, total: steps.append((label, done, total)),
+        clock=pinned_clock,
     )
-    return Workspace.open(home), summary, steps
+    return Workspace.open(home, clock=pinned_clock), summary, steps
 
 
 @pytest.mark.req("REQ-25", "publish-blocked")

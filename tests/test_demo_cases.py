@@ -13,17 +13,21 @@ from httpx import Response
 from sqlalchemy import select
 
 from pubdata.api.app import create_app
+from pubdata.clock import Clock
 from pubdata.db.models import AuditEvent, Notification, Objection, RequestItem, User
 from pubdata.demo.build import build_demo
 from pubdata.demo.cases import OBJECTION, REFUSAL
 from pubdata.demo.world import PARK_CHECK_PURPOSE
 from pubdata.workspace import Workspace
 
+#: The cases are dated from the pinned clock ("filed two weeks ago"); the app reads the same one.
+pytestmark = pytest.mark.clock
+
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Path:
     home = tmp_path_factory.mktemp("demo-cases") / "home"
-    build_demo(home, scale=0.02)
+    build_demo(home, scale=0.02, clock=pinned_clock)
     return home
 
 
@@ -34,8 +38,8 @@ def accounts(home: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def client(home: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Workspace.open(home))) as client:
+def client(home: Path, pinned_clock: Clock) -> Iterator[TestClient]:
+    with TestClient(create_app(Workspace.open(home, clock=pinned_clock))) as client:
         yield client
 
 

@@ -32,7 +32,8 @@ from fastapi.testclient import TestClient
 from gateway_support import OUTPATIENT, PARK_APP, PARK_PURPOSE, SOCIAL, bearer, demo_users, raw_rows
 from pubdata.api.app import create_app
 from pubdata.catalog.service import retire_entry
-from pubdata.db.models import AuditEvent, utcnow
+from pubdata.clock import Clock
+from pubdata.db.models import AuditEvent
 from pubdata.demo.build import build_demo
 from pubdata.gateway.identity import create_user, deactivate_user, issue_token, revoke_token
 from pubdata.gateway.roles import Role, Scope
@@ -165,18 +166,18 @@ class Bad:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Path:
     path = tmp_path_factory.mktemp("matrix") / "home"
-    build_demo(path, scale=0.02)
-    workspace = Workspace.open(path)
+    build_demo(path, scale=0.02, clock=pinned_clock)
+    workspace = Workspace.open(path, clock=pinned_clock)
     with workspace.sessions() as session, session.begin():
         retire_entry(session, X, "test")
     return path
 
 
 @pytest.fixture(scope="module")
-def workspace(home: Path) -> Workspace:
-    return Workspace.open(home)
+def workspace(home: Path, pinned_clock: Clock) -> Workspace:
+    return Workspace.open(home, clock=pinned_clock)
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +194,13 @@ def tokens(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def bad(workspace: Workspace, tokens: dict[str, str]) -> Bad:
     settings = workspace.settings.default
-    long_ago = utcnow() - dt.timedelta(days=3)
+    long_ago = workspace.clock() - dt.timedelta(days=3)
     with workspace.sessions() as session, session.begin():
         expired = issue_token(session, "jx_zgh", [Scope.QUERY], 1, "test", settings, now=long_ago)
-        revoked = issue_token(session, "jx_zgh", [Scope.QUERY, Scope.EXPORT], 30, "test", settings)
-        revoke_token(session, revoked.row.public_id, "test")
+        revoked = issue_token(
+            session, "jx_zgh", [Scope.QUERY, Scope.EXPORT], 30, "test", settings, now=workspace.clock()
+        )
+        revoke_token(session, revoked.row.public_id, "test", now=workspace.clock())
         create_user(
             session,
             "jx.left",
@@ -206,7 +209,7 @@ def bad(workspace: Workspace, tokens: dict[str, str]) -> Bad:
             password=None,
             actor="test",
         )
-        left = issue_token(session, "jx.left", [Scope.QUERY], 30, "test", settings)
+        left = issue_token(session, "jx.left", [Scope.QUERY], 30, "test", settings, now=workspace.clock())
         deactivate_user(session, "jx.left", "test")
     good = tokens["jx_zgh"]
     return Bad(

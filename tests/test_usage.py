@@ -3,6 +3,7 @@ without losing counts to concurrent calls."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from sqlalchemy import select
 from pubdata.catalog.classes import OrgType
 from pubdata.catalog.service import create_entry, register_organisation
 from pubdata.catalog.specs import OrganisationSpec
-from pubdata.db.models import Organisation, UsageDaily, utcnow
+from pubdata.clock import Clock
+from pubdata.db.models import Organisation, UsageDaily
 from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
 from pubdata.errors import PubdataError
@@ -28,13 +30,15 @@ from workflow_world import POLICE, SETTINGS, entry_spec
 SOCIAL = "hrss_social_insurance"
 OUTPATIENT = "wjw_outpatient_visits"
 APP = "jx_park_workers"
+#: When the counted calls happen, for the tests that count without a query.
+AT = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Workspace:
     home = tmp_path_factory.mktemp("usage") / "home"
-    build_demo(home, scale=0.02)
-    return Workspace.open(home)
+    build_demo(home, scale=0.02, clock=pinned_clock)
+    return Workspace.open(home, clock=pinned_clock)
 
 
 def consumer(workspace: Workspace, login: str = "jx_zgh") -> Principal:
@@ -97,7 +101,6 @@ def _hammer(workspace: Workspace, code: str, threads: int = 6, calls: int = 20) 
     with workspace.sessions() as session:
         org = session.scalars(select(Organisation).order_by(Organisation.id)).first()
         before = usage_total(session, code)
-    at = utcnow()
     errors: list[BaseException] = []
     start = threading.Barrier(threads)
 
@@ -107,7 +110,7 @@ def _hammer(workspace: Workspace, code: str, threads: int = 6, calls: int = 20) 
             for i in range(calls):
                 kind = "export.csv" if (n + i) % 4 == 0 else "query"
                 with workspace.sessions() as session, session.begin():
-                    count_use(session, [code.upper()], org if n % 2 else None, kind, 3, at)
+                    count_use(session, [code.upper()], org if n % 2 else None, kind, 3, AT)
         except BaseException as failure:
             errors.append(failure)
 
@@ -127,7 +130,7 @@ def _hammer(workspace: Workspace, code: str, threads: int = 6, calls: int = 20) 
 
 
 def test_a_period_the_wrong_way_round_is_refused(demo: Workspace) -> None:
-    today = utcnow().date()
+    today = AT.date()
     with demo.sessions() as session, pytest.raises(PubdataError, match="after until"):
         usage(session, SOCIAL, today, today.replace(year=today.year - 1))
 
@@ -135,4 +138,4 @@ def test_a_period_the_wrong_way_round_is_refused(demo: Workspace) -> None:
 def test_codes_outside_the_catalogue_are_skipped(tmp_path: Path) -> None:
     workspace = Workspace.init(tmp_path / "home")
     with workspace.sessions() as s, s.begin():
-        assert count_use(s, ["no_such_entry"], None, "query", 5, utcnow()) == 0
+        assert count_use(s, ["no_such_entry"], None, "query", 5, AT) == 0

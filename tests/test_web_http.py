@@ -27,8 +27,8 @@ EVIL = "<script>alert('x')</script>"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
-    yield from demo_portal(tmp_path_factory, "web")
+def demo(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "web", pinned_now)
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_lockout_per_address_covers_other_logins(client: TestClient, demo: Any) 
 
 def test_lock_ends_after_its_time(client: TestClient, demo: Any) -> None:
     lockout = client.app.state.web.lockout  # type: ignore[attr-defined]
-    now = dt.datetime.now(dt.UTC)
+    now = demo[0].clock()  # the app's clock: the workspace's, pinned
     for _ in range(5):
         lockout.fail(["login:x"], now)
     assert lockout.locked(["login:x"], now + dt.timedelta(minutes=14))

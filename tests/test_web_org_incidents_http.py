@@ -19,23 +19,23 @@ from pubdata.db.models import AuditEvent, Organisation, RequestItem, Responsible
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.web.i18n import translations
 from pubdata.web.pages_requests import STEP_LABELS, STEPS
+from pubdata.workflow.working_days import LOCAL_TZ
 from pubdata.workspace import Workspace
 from web_support import DemoPortal, client_for, clocked_app, csrf_of, demo_portal
 
-NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 EVIL = "<script>alert('x')</script>"
 #: The provincial human-resources department: a provider the data bureau covers.
 RST = "省人社厅"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
-    yield from demo_portal(tmp_path_factory, "weborg")
+def demo(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "weborg", pinned_now)
 
 
 @pytest.fixture
-def app(demo: DemoPortal) -> Any:
-    return clocked_app(demo[0], NOW)
+def app(demo: DemoPortal, pinned_now: dt.datetime) -> Any:
+    return clocked_app(demo[0], pinned_now)
 
 
 def _org(workspace: Workspace, name: str) -> Organisation:
@@ -136,8 +136,7 @@ def test_a_consumer_sees_its_own_persons_but_no_form(app: Any, demo: Any) -> Non
 
 def test_a_query_past_its_time_budget_says_it_timed_out_and_serves_nothing(demo: Any) -> None:
     workspace, users = demo
-    made = create_app(workspace)
-    made.state.clock = lambda: NOW
+    made = create_app(workspace)  # on the workspace's clock, the one the demo was built at
     made.state.query_engine = SandboxedEngine.for_workspace(workspace, time_budget_s=0.2)
     try:
         union = client_for(made, users, "jx_zgh")
@@ -165,11 +164,12 @@ def _add_to_cart(client: TestClient, entry: str, fields: list[str]) -> None:
     assert added.status_code == 303, added.text
 
 
-def _submit_cart(client: TestClient) -> int:
+def _submit_cart(client: TestClient, today: dt.date) -> int:
     terms = {
         "csrf_token": csrf_of(client.get("/cart").text), "legal_basis": "《中华人民共和国工会法》第六条",
         "purpose": PARK_PURPOSE, "scenario": "园区职工参保核查", "application": PARK_APP,
-        "delivery_mode": "api", "valid_from": "2026-12-01", "valid_until": "2026-12-31",
+        "delivery_mode": "api", "valid_from": today.isoformat(),
+        "valid_until": (today + dt.timedelta(days=30)).isoformat(),
     }  # fmt: skip
     sent = client.post("/cart/submit", data=terms, follow_redirects=False)
     assert sent.status_code == 303, sent.text
@@ -183,10 +183,11 @@ def test_every_step_a_person_takes_has_a_translated_button() -> None:
         assert en.gettext(message) == message and zh.gettext(message) != message
 
 
-def test_step_buttons_speak_the_visitors_language(app: Any, demo: Any) -> None:
+@pytest.mark.clock  # dates from the pinned clock the demo was built at
+def test_step_buttons_speak_the_visitors_language(app: Any, demo: Any, pinned_now: dt.datetime) -> None:
     union = client_for(app, demo[1], "jx_zgh")
     _add_to_cart(union, SOCIAL, ["id_number", "insurance_type", "division_code"])
-    request_id = _submit_cart(union)
+    request_id = _submit_cart(union, pinned_now.astimezone(LOCAL_TZ).date())
     chinese = union.get(f"/requests/{request_id}").text
     english = union.get(f"/requests/{request_id}", cookies={"pubdata_lang": "en"}).text
     assert 'data-action="withdraw"' in english
@@ -231,23 +232,29 @@ def test_an_item_leaves_the_cart_only_by_its_requester_with_the_token(app: Any, 
     assert event.actor == "jx_zgh" and event.detail["entry"] == SOCIAL
 
 
+@pytest.mark.clock  # dates from the pinned clock the demo was built at
 @pytest.mark.req("REQ-28", "record", "remediation")
-def test_an_incident_is_reported_worked_and_closed_by_the_right_people(app: Any, demo: Any) -> None:
+def test_an_incident_is_reported_worked_and_closed_by_the_right_people(
+    app: Any, demo: Any, pinned_now: dt.datetime
+) -> None:
     workspace, users = demo
+    local = pinned_now.astimezone(LOCAL_TZ)
+    last_night = (local - dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M")
+    next_month = local.date() + dt.timedelta(days=31)
     provider = client_for(app, users, "zj_rst")
     listing = provider.get("/incidents").text
     assert 'id="report-incident"' in listing and 'data-nav="/incidents"' in listing
     # The column names the organisation (单位); only the menu item is its settings page (单位设置).
     assert '<th scope="col">单位</th>' in listing and ">单位设置<" in listing
-    form = {"title": EVIL, "category": "data_leak", "severity": "major", "occurred_at": "2026-11-30T22:15",
+    form = {"title": EVIL, "category": "data_leak", "severity": "major", "occurred_at": last_night,
             "description": "夜间发现批量导出", "entries": SOCIAL}  # fmt: skip
     assert provider.post("/incidents", data=form).status_code == 403, "a form without the token"
     future = provider.post(
-        "/incidents", data={**form, "occurred_at": "2027-01-01T00:00", "csrf_token": csrf_of(listing)}
+        "/incidents", data={**form, "occurred_at": f"{next_month}T00:00", "csrf_token": csrf_of(listing)}
     )
     assert future.status_code == 400 and 'id="error-occurred_at"' in future.text
     # The refusal is said in the page's language, the field named in it (the API keeps the English).
-    assert "晚于当前时间" in future.text and "字段 occurred_at：发生时间 2027-01-01" in future.text
+    assert "晚于当前时间" in future.text and f"字段 occurred_at：发生时间 {next_month}" in future.text
     assert "is in the future" not in future.text
     made = provider.post("/incidents", data={**form, "csrf_token": csrf_of(listing)}, follow_redirects=False)
     assert made.status_code == 303

@@ -24,7 +24,7 @@ NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
-    yield from demo_portal(tmp_path_factory, "sessions")
+    yield from demo_portal(tmp_path_factory, "sessions", NOW)
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_another_process_knows_the_session_and_a_restart_keeps_it(demo: Any) -> 
         cookie = first.cookies.get("pubdata_session")
         assert first.get("/", follow_redirects=False).status_code == 200
     # A second app over the same workspace stands for another worker, or the server restarted.
-    with TestClient(create_app(Workspace.open(workspace.home))) as second:
+    with TestClient(create_app(Workspace.open(workspace.home, clock=workspace.clock))) as second:
         second.cookies.set("pubdata_session", cookie)
         page = second.get("/", follow_redirects=False)
         assert page.status_code == 200 and 'action="/logout"' in page.text
@@ -115,7 +115,7 @@ def test_a_lock_out_holds_in_every_process_and_keeps_no_address(demo: Any) -> No
         statuses = [sign_in(first, "zj_gat", "wrong-password").status_code for _ in range(5)]  # type: ignore[attr-defined]
     assert statuses[-1] == 429
     # Another worker (or the restarted server) refuses the right password as well.
-    with TestClient(create_app(Workspace.open(workspace.home))) as second:
+    with TestClient(create_app(Workspace.open(workspace.home, clock=workspace.clock))) as second:
         assert sign_in(second, "zj_gat", users["zj_gat"]["password"]).status_code == 429  # type: ignore[attr-defined]
     with workspace.sessions() as session:
         stored = [
@@ -123,7 +123,7 @@ def test_a_lock_out_holds_in_every_process_and_keeps_no_address(demo: Any) -> No
             *session.scalars(select(SignInFailure.key_sha256)),
         ]
     assert stored and all(len(k) == 64 and "zj_gat" not in k and "testclient" not in k for k in stored)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)
+    later = NOW + dt.timedelta(minutes=16)  # the apps run on the workspace's clock, pinned at NOW
     assert run_tick(workspace, later)["portal.lockout.purge"] >= 2  # both locks (login and address) ended
     with TestClient(create_app(workspace)) as third:
         assert sign_in(third, "zj_gat", users["zj_gat"]["password"]).status_code == 303  # type: ignore[attr-defined]

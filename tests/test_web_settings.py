@@ -3,6 +3,7 @@ organisation settings page (applications, tokens shown once, revocation), over H
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,8 +24,8 @@ UNION_ENTRY = "jxzgh_park_members"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
-    yield from demo_portal(tmp_path_factory, "web-settings")
+def demo(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "web-settings", pinned_now)
 
 
 @pytest.fixture

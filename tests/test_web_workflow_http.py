@@ -15,22 +15,23 @@ from sqlalchemy import select
 from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL
 from pubdata.db.models import Objection, RequestItem
 from pubdata.workflow import sla
+from pubdata.workflow.working_days import LOCAL_TZ
 from pubdata.workspace import Workspace
 from web_support import DemoPortal, client_for, clocked_app, csrf_of, demo_portal
 
 EVIL = "<script>alert('x')</script>"
-#: The pages' clock: just after the demo was built, so every deadline stays inside 2026.
-NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+#: Deadlines and "overdue" are judged at the pinned clock, the instant the demo was built at.
+pytestmark = pytest.mark.clock
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPortal]:
-    yield from demo_portal(tmp_path_factory, "webflow")
+def demo(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Iterator[DemoPortal]:
+    yield from demo_portal(tmp_path_factory, "webflow", pinned_now)
 
 
 @pytest.fixture
-def app(demo: DemoPortal) -> Any:
-    return clocked_app(demo[0], NOW)
+def app(demo: DemoPortal, pinned_now: dt.datetime) -> Any:
+    return clocked_app(demo[0], pinned_now)
 
 
 def _file_request(app: Any, users: dict[str, Any], fields: list[str]) -> int:
@@ -51,10 +52,11 @@ def _file_request(app: Any, users: dict[str, Any], fields: list[str]) -> int:
         follow_redirects=False,
     )
     assert added.status_code == 303, added.text
+    today = app.state.clock().astimezone(LOCAL_TZ).date()
     terms = {
         "csrf_token": token, "legal_basis": "《中华人民共和国工会法》第六条", "purpose": PARK_PURPOSE,
         "scenario": "园区职工参保核查", "application": PARK_APP, "delivery_mode": "api",
-        "valid_from": "2026-12-01", "valid_until": "2026-12-31",
+        "valid_from": today.isoformat(), "valid_until": (today + dt.timedelta(days=30)).isoformat(),
     }  # fmt: skip
     sent = union.post("/cart/submit", data=terms, follow_redirects=False)
     assert sent.status_code == 303, sent.text

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from gateway_support import demo_users
 from pubdata.api.app import create_app
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
 from pubdata.workspace import Workspace
 
@@ -21,11 +22,12 @@ _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 DemoPortal = tuple[Workspace, dict[str, dict[str, Any]]]
 
 
-def demo_portal(factory: pytest.TempPathFactory, name: str) -> Iterator[DemoPortal]:
-    """A small demo province and its accounts, for a module-scoped fixture to `yield from`."""
+def demo_portal(factory: pytest.TempPathFactory, name: str, now: dt.datetime) -> Iterator[DemoPortal]:
+    """A small demo province built at `now` and its accounts, for a module-scoped fixture to `yield
+    from`; the workspace keeps that clock, so an app made from it judges the demo at the same instant."""
     home = factory.mktemp(name) / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=fixed_clock(now))
+    workspace = Workspace.open(home, clock=fixed_clock(now))
     yield workspace, demo_users(home)
     workspace.engine.dispose()
 
@@ -33,7 +35,7 @@ def demo_portal(factory: pytest.TempPathFactory, name: str) -> Iterator[DemoPort
 def clocked_app(workspace: Workspace, now: dt.datetime) -> Any:
     """The app with its pages' clock fixed at `now`, so that deadlines do not move with the day."""
     made = create_app(workspace)
-    made.state.clock = lambda: now
+    made.state.clock = fixed_clock(now)
     return made
 
 

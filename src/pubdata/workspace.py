@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pubdata.audit import register_workspace
+from pubdata.clock import Clock, system_clock
 from pubdata.db.models import Tenant
 from pubdata.db.session import current_revision, head_revision, make_engine, session_factory, upgrade
 from pubdata.db.urls import password
@@ -41,6 +42,9 @@ class Workspace:
     home: Path
     #: May hold the database password: kept out of the repr (tracebacks, logs); shown only `masked`.
     db_url: str = field(repr=False)
+    #: When "now" is for what is done in this workspace: the demo's cases, the app's deadlines.
+    #: Commands keep the system clock; a test or a replay opens the workspace on a fixed one.
+    clock: Clock = field(default=system_clock, repr=False, compare=False)
 
     @property
     def data_dir(self) -> Path:
@@ -73,14 +77,16 @@ class Workspace:
         return self.data_dir / entry_code
 
     @classmethod
-    def init(cls, home: str | Path | None = None, db_url: str | None = None) -> Workspace:
+    def init(
+        cls, home: str | Path | None = None, db_url: str | None = None, clock: Clock = system_clock
+    ) -> Workspace:
         """Create (or upgrade) a workspace; safe to run again."""
         path = resolve_home(home)
         path.mkdir(parents=True, exist_ok=True)
         marker = path / "workspace.json"
         if db_url is None and marker.exists():
             db_url = json.loads(marker.read_text("utf-8"))["db_url"]
-        workspace = cls(path, db_url or f"sqlite:///{path / 'metadata.db'}")
+        workspace = cls(path, db_url or f"sqlite:///{path / 'metadata.db'}", clock)
         workspace.data_dir.mkdir(exist_ok=True)
         workspace.quarantine_dir.mkdir(exist_ok=True)
         if not workspace.settings_path.exists():
@@ -91,13 +97,13 @@ class Workspace:
         return workspace
 
     @classmethod
-    def open(cls, home: str | Path | None = None) -> Workspace:
+    def open(cls, home: str | Path | None = None, clock: Clock = system_clock) -> Workspace:
         """Open an initialised workspace; a clear error when there is none or it is out of date."""
         path = resolve_home(home)
         marker = path / "workspace.json"
         if not marker.exists():
             raise PubdataError(f"no workspace at {path}: run `pubdata init --home {path}` first")
-        workspace = cls(path, json.loads(marker.read_text("utf-8"))["db_url"])
+        workspace = cls(path, json.loads(marker.read_text("utf-8"))["db_url"], clock)
         if current_revision(workspace.engine) != head_revision():
             raise PubdataError(f"workspace {path} needs an upgrade: run `pubdata init --home {path}`")
         return workspace

@@ -114,6 +114,8 @@ def create_app(workspace: Workspace) -> FastAPI:
         ),
     )
     app.state.workspace = workspace
+    # The one clock of deadlines, grant periods and sessions: the workspace's (a test may pin it).
+    app.state.clock = workspace.clock
     app.add_exception_handler(PubdataError, _pubdata_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for router in ROUTERS:

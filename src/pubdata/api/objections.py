@@ -8,15 +8,16 @@ after the flagging (upload the corrected file through the ingest path first).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from pubdata.api.deps import MAX_ID, WorkspaceDep
+from pubdata.api.deps import MAX_ID, NowDep, WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut
-from pubdata.db.models import Objection, utcnow
+from pubdata.db.models import Objection
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.workflow import objection_views as views
 from pubdata.workflow import objections
@@ -99,21 +100,23 @@ def _caller(principal: Principal) -> Principal:
     return principal
 
 
-def _out(objection: Objection) -> ObjectionOut:
-    return ObjectionOut(**views.objection_facts(objection, utcnow()))
+def _out(objection: Objection, now: dt.datetime) -> ObjectionOut:
+    return ObjectionOut(**views.objection_facts(objection, now))
 
 
-def _detail(workspace: Workspace, objection_id: int) -> ObjectionDetail:
+def _detail(workspace: Workspace, objection_id: int, now: dt.datetime) -> ObjectionDetail:
     with workspace.sessions() as session:
         objection = objections.get_objection(session, objection_id)
         events = [EventOut(**views.event_facts(e)) for e in views.history(session, objection_id)]
-        return ObjectionDetail(**views.objection_facts(objection, utcnow()), history=events)
+        return ObjectionDetail(**views.objection_facts(objection, now), history=events)
 
 
 @router.post(
     "", response_model=ObjectionOut, status_code=201, responses=_ERRORS, summary="Raise an objection"
 )
-def raise_objection(body: ObjectionIn, workspace: WorkspaceDep, principal: PrincipalDep) -> ObjectionOut:
+def raise_objection(
+    body: ObjectionIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
+) -> ObjectionOut:
     caller = _caller(principal)
     with workspace.sessions() as session, session.begin():
         found = objections.raise_objection(
@@ -123,84 +126,87 @@ def raise_objection(body: ObjectionIn, workspace: WorkspaceDep, principal: Princ
             body.records,
             body.description,
             kind=body.kind,
-            now=utcnow(),
+            now=now,
             settings=workspace.settings,
         )
-        return _out(found)
+        return _out(found, now)
 
 
 @router.get("", response_model=list[ObjectionOut], responses=_ERRORS, summary="List objections")
 def list_objections(
     workspace: WorkspaceDep,
     principal: PrincipalDep,
+    now: NowDep,
     view: Annotated[str, Query(description="all, mine, waiting (for the caller) or overdue.")] = "all",
     entry: Annotated[str | None, Query(max_length=64, description="Only this entry's.")] = None,
 ) -> list[ObjectionOut]:
     caller = _caller(principal)
     with workspace.sessions() as session:
-        found = views.list_objections(session, caller, view=view, entry=entry, now=utcnow())
-        return [_out(o) for o in found]
+        found = views.list_objections(session, caller, view=view, entry=entry, now=now)
+        return [_out(o, now) for o in found]
 
 
 @router.get("/{objection_id}", response_model=ObjectionDetail, responses=_ERRORS, summary="Show an objection")
-def show_objection(objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep) -> ObjectionDetail:
+def show_objection(
+    objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
+) -> ObjectionDetail:
     caller = _caller(principal)
     with workspace.sessions() as session:
         views.show_objection(session, caller, objection_id)
-    return _detail(workspace, objection_id)
+    return _detail(workspace, objection_id, now)
 
 
 @router.post("/{objection_id}/accept", response_model=ObjectionDetail, responses=_ERRORS, summary="Accept")
-def accept(objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep) -> ObjectionDetail:
+def accept(
+    objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
+) -> ObjectionDetail:
     """Accept and flag at once: the records are disputed in every answer from now on."""
     caller = _caller(principal)
     with workspace.sessions() as session, session.begin():
-        objections.accept(session, caller, objection_id, now=utcnow(), settings=workspace.settings)
-    return _detail(workspace, objection_id)
+        objections.accept(session, caller, objection_id, now=now, settings=workspace.settings)
+    return _detail(workspace, objection_id, now)
 
 
 @router.post("/{objection_id}/reject", response_model=ObjectionDetail, responses=_ERRORS, summary="Reject")
 def reject(
-    objection_id: IdPath, body: ReasonIn, workspace: WorkspaceDep, principal: PrincipalDep
+    objection_id: IdPath, body: ReasonIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     caller = _caller(principal)
     with workspace.sessions() as session, session.begin():
-        objections.reject(
-            session, caller, objection_id, body.reason, now=utcnow(), settings=workspace.settings
-        )
-    return _detail(workspace, objection_id)
+        objections.reject(session, caller, objection_id, body.reason, now=now, settings=workspace.settings)
+    return _detail(workspace, objection_id, now)
 
 
 @router.post(
     "/{objection_id}/verify-corrected", response_model=ObjectionDetail, responses=_ERRORS, summary="Corrected"
 )
 def verify_corrected(
-    objection_id: IdPath, body: CorrectedIn, workspace: WorkspaceDep, principal: PrincipalDep
+    objection_id: IdPath, body: CorrectedIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     """The provider corrected the records in `version`; they are unflagged."""
     caller = _caller(principal)
-    objections.correct(workspace, caller, objection_id, version=body.version, now=utcnow())
-    return _detail(workspace, objection_id)
+    objections.correct(workspace, caller, objection_id, version=body.version, now=now)
+    return _detail(workspace, objection_id, now)
 
 
 @router.post(
     "/{objection_id}/verify-upheld", response_model=ObjectionDetail, responses=_ERRORS, summary="Upheld"
 )
 def verify_upheld(
-    objection_id: IdPath, body: ReasonIn, workspace: WorkspaceDep, principal: PrincipalDep
+    objection_id: IdPath, body: ReasonIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     """The provider found the records right; they are unflagged."""
     caller = _caller(principal)
     with workspace.sessions() as session, session.begin():
-        objections.uphold(
-            session, caller, objection_id, body.reason, now=utcnow(), settings=workspace.settings
-        )
-    return _detail(workspace, objection_id)
+        objections.uphold(session, caller, objection_id, body.reason, now=now, settings=workspace.settings)
+    return _detail(workspace, objection_id, now)
 
 
 @router.post("/{objection_id}/archive", response_model=ObjectionDetail, responses=_ERRORS, summary="Archive")
-def archive(objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep) -> ObjectionDetail:
+def archive(
+    objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
+) -> ObjectionDetail:
     caller = _caller(principal)
     with workspace.sessions() as session, session.begin():
-        objections.archive(session, caller, objection_id, now=utcnow(), settings=workspace.settings)
-    return _detail(workspace, objection_id)
+        objections.archive(session, caller, objection_id, now=now, settings=workspace.settings)
+    return _detail(workspace, objection_id, now)

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
-from pubdata.api.deps import WorkspaceDep
+from pubdata.api.deps import NowDep, WorkspaceDep
 from pubdata.api.schemas import ErrorOut
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.export import FORMATS
@@ -63,12 +63,13 @@ def get_engine(request: Request) -> SandboxedEngine:
 
 def get_principal(
     workspace: WorkspaceDep,
+    now: NowDep,
     authorization: Annotated[str | None, Header(description="`Bearer <token>`.")] = None,
 ) -> Principal:
     """The caller behind the bearer token; any failure is the same 401 (audited)."""
     scheme, _, token = (authorization or "").partition(" ")
     with workspace.sessions() as session, session.begin():
-        return authenticate_token(session, token if scheme.lower() == "bearer" else "")
+        return authenticate_token(session, token if scheme.lower() == "bearer" else "", now)
 
 
 EngineDep = Annotated[SandboxedEngine, Depends(get_engine)]

@@ -21,20 +21,16 @@ from pubdata.store.delta import DatasetStore
 from pubdata.workspace import Workspace
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def entry_overdue(workspace: Workspace, entry: CatalogEntry, now: dt.datetime | None = None) -> bool:
     """REQ-11, with the grace period of the provider's tenant."""
     settings = workspace.settings.for_tenant(entry.provider.division_code)
-    return service.is_overdue(entry, now or _now(), settings.overdue_grace_days)
+    return service.is_overdue(entry, now or workspace.clock(), settings.overdue_grace_days)
 
 
 def search(
     workspace: Workspace, session: Session, query: service.EntryQuery, now: dt.datetime | None = None
 ) -> EntryPage:
-    now = now or _now()
+    now = now or workspace.clock()
     page, total = service.search_entries(session, query, now)
     items = [EntrySummary.from_row(e, entry_overdue(workspace, e, now)) for e in page]
     return EntryPage(items=items, total=total, offset=query.offset, limit=query.limit)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from pubdata.api.deps import MAX_ID, WorkspaceDep
+from pubdata.api.deps import MAX_ID, NowDep, WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut
-from pubdata.db.models import utcnow
 from pubdata.errors import NotFound
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.workflow import request_views as views
@@ -91,15 +90,6 @@ class DecisionIn(BaseModel):
         default=None,
         description='Approval: de-identification per field, e.g. {"id_number": "mask_id_number"}.',
     )
-
-
-def _clock(request: Request) -> dt.datetime:
-    """Now, or the app's own clock (``app.state.clock``) when a test or a replay pins one."""
-    clock = getattr(request.app.state, "clock", None)
-    return clock() if clock is not None else utcnow()
-
-
-NowDep = Annotated[dt.datetime, Depends(_clock)]
 
 
 def _caller(principal: Principal) -> Principal:

@@ -8,6 +8,7 @@ ones). What the demo shows is therefore what the platform does.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 from pubdata.audit import write_checkpoint
 from pubdata.catalog.service import create_entry, publish_entry, register_organisation
-from pubdata.db.models import utcnow
+from pubdata.clock import Clock, system_clock
 from pubdata.demo.cases import seed_cases
 from pubdata.demo.generate import DemoFile, write_files
 from pubdata.demo.world import APPLICATIONS, DRAFT_ON_PURPOSE, ENTRIES, ORGANISATIONS
@@ -27,6 +28,7 @@ from pubdata.errors import PubdataError, RuleViolation
 from pubdata.gateway.identity import create_application, create_user, issue_token
 from pubdata.gateway.roles import Role, Scope
 from pubdata.ingest.pipeline import ingest_file
+from pubdata.workflow.working_days import LOCAL_TZ
 from pubdata.workspace import Workspace
 
 Progress = Callable[[str, int, int], None]
@@ -80,8 +82,15 @@ class DemoSummary:
     ingested: list[IngestedVersion] = field(default_factory=list)
 
 
-def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None) -> DemoSummary:
-    """Create a workspace at `home` holding the demo province; `scale` multiplies person tables."""
+def build_demo(
+    home: Path, scale: float = 1.0, progress: Progress | None = None, clock: Clock = system_clock
+) -> DemoSummary:
+    """Create a workspace at `home` holding the demo province; `scale` multiplies person tables.
+
+    `clock` is when the demo happens: its requests are filed, checked and escalated, and its tokens
+    issued, relative to it — an app judging the demo must read the same clock, or "overdue" and
+    "expired" drift with the day the demo was built.
+    """
     started = time.perf_counter()
     if scale <= 0:
         raise PubdataError(f"scale must be positive, not {scale}")
@@ -97,7 +106,7 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
         if progress is not None:
             progress(label, done, total)
 
-    workspace = Workspace.init(home)
+    workspace = Workspace.init(home, clock=clock)
     step("初始化工作区")
     settings = workspace.settings.default
     with workspace.sessions() as session, session.begin():
@@ -122,10 +131,12 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
     total = 4 + len(ENTRIES) + len(files)
     step("生成各单位报送文件")
 
-    ingested = [_ingest(workspace, demo_file, step) for demo_file in files]
+    # Birth dates are judged plausible against the demo's own day, not the wall's.
+    today = clock().astimezone(LOCAL_TZ).date()
+    ingested = [_ingest(workspace, demo_file, step, today) for demo_file in files]
     applications = _applications(workspace)
-    users = _create_users(workspace)
-    cases = seed_cases(workspace, utcnow())
+    users = _create_users(workspace, clock)
+    cases = seed_cases(workspace, clock())
     step("登记使用应用，办理共享申请与异议")
     _write_accounts(home / ACCOUNTS_FILE, users, {"applications": applications, **cases})
     with workspace.sessions() as session, session.begin():
@@ -146,7 +157,9 @@ def build_demo(home: Path, scale: float = 1.0, progress: Progress | None = None)
     )
 
 
-def _ingest(workspace: Workspace, demo_file: DemoFile, step: Callable[[str], None]) -> IngestedVersion:
+def _ingest(
+    workspace: Workspace, demo_file: DemoFile, step: Callable[[str], None], today: dt.date
+) -> IngestedVersion:
     result = ingest_file(
         workspace,
         demo_file.entry_code,
@@ -154,6 +167,7 @@ def _ingest(workspace: Workspace, demo_file: DemoFile, step: Callable[[str], Non
         operator=ACTOR,
         mode=demo_file.mode,
         sheet=demo_file.sheet,
+        today=today,
         # Bad rows are planted on purpose; in a small demo they exceed the default share of 10 %.
         max_reject_ratio=0.5,
     )
@@ -215,7 +229,7 @@ def _applications(workspace: Workspace) -> list[dict[str, Any]]:
     return listed
 
 
-def _create_users(workspace: Workspace) -> list[dict[str, Any]]:
+def _create_users(workspace: Workspace, clock: Clock) -> list[dict[str, Any]]:
     """A user and a token per role; the clear password and token go only to the accounts file."""
     created = []
     settings = workspace.settings.default
@@ -232,7 +246,7 @@ def _create_users(workspace: Workspace) -> list[dict[str, Any]]:
                 display_name=name,
             )
             issued = issue_token(
-                session, login, scopes, settings.max_token_days, ACTOR, settings, name="demo"
+                session, login, scopes, settings.max_token_days, ACTOR, settings, name="demo", now=clock()
             )
             created.append(
                 {

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlglot import exp
 
 from pubdata import audit
-from pubdata.db.models import CatalogEntry, utcnow
+from pubdata.db.models import CatalogEntry
 from pubdata.errors import InputError, PubdataError
 from pubdata.gateway.access import AccessDenied, decide
 from pubdata.gateway.disputed import DISPUTED_HEADER, flagged_records, with_disputed
@@ -151,7 +151,7 @@ class _Call:
             )
             if outcome == "ok" and self.action != PREVIEW:  # REQ-23: answers served whole, not previews
                 org, rows = self.principal.organisation, more["rows"]
-                count_use(session, self.entries, org, self.action, rows, utcnow())
+                count_use(session, self.entries, org, self.action, rows, self.workspace.clock())
 
     def refuse(self, error: PubdataError, kind: str) -> PubdataError:
         failure: dict[str, Any] = {"failure_kind": error.kind.value} if isinstance(error, QueryFailed) else {}
@@ -226,7 +226,7 @@ def run_query(
     `AccessDenied`, `PolicyViolation`, `QueryError` / `QueryTimeout`. `purpose` is None only for a
     `PREVIEW` (``action``), which states none and is not counted as use.
     """
-    now = now or utcnow()
+    now = now or workspace.clock()
     fmt = get_format(format)
     if purpose is None and action != PREVIEW:
         raise InputError(text("state the purpose of the request"))

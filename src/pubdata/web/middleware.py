@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pubdata.clock import now_on
 from pubdata.web.sessions import COOKIE
 
 #: Paths served by the JSON API and its docs, which the portal's middleware leaves alone.
@@ -119,7 +120,9 @@ class SessionCookie:
                     cookies.load(value.decode("latin-1"))
         sent = cookies[COOKIE].value if COOKIE in cookies else None
         # A database lookup: run beside the event loop, never on it.
-        found = await anyio.to_thread.run_sync(self.store.get, sent)
+        # On the app's clock, the one sessions are started on (`web_session`, sign-in).
+        now = now_on(scope["app"].state) if "app" in scope else None
+        found = await anyio.to_thread.run_sync(self.store.get, sent, now)
         state = scope.setdefault("state", {})
         state["web_session"] = found
 

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata import audit
-from pubdata.db.models import User, utcnow
+from pubdata.clock import now_on
+from pubdata.db.models import User
 from pubdata.gateway.identity import verify_password
 from pubdata.web.i18n import LOCALES
 from pubdata.web.sessions import LANG_COOKIE
@@ -57,7 +58,7 @@ def login_submit(
     name = login.strip().lower()[:64]
     address = client_address(request)
     keys = [f"login:{name}", f"ip:{address}"]
-    now = utcnow()
+    now = now_on(request.app.state)
     if state.lockout.locked(keys, now):
         return _refused(request, name, address, "locked", next)
     with workspace.sessions() as session, session.begin():

@@ -14,7 +14,8 @@ from pubdata.api import reads
 from pubdata.api.query import get_engine
 from pubdata.catalog import search, service
 from pubdata.catalog.classes import EntryState, OpenClass, ShareClass
-from pubdata.db.models import CatalogEntry, DatasetVersion, utcnow
+from pubdata.clock import now_on
+from pubdata.db.models import CatalogEntry, DatasetVersion
 from pubdata.errors import InputError, NotFound
 from pubdata.gateway.roles import Principal, Role
 from pubdata.web.error_text import say
@@ -49,7 +50,9 @@ def home(request: Request, principal: PrincipalDep) -> HTMLResponse:
             select(CatalogEntry).where(public).order_by(CatalogEntry.published_at.desc()).limit(8)
         ).all()
         newest = [(e.code, e.name, e.provider.name, e.published_at) for e in rows]
-        used = figures.most_used(session, utcnow().date() - dt.timedelta(days=MOST_USED_DAYS))
+        used = figures.most_used(
+            session, now_on(request.app.state).date() - dt.timedelta(days=MOST_USED_DAYS)
+        )
     return render(request, "home.html", {"counts": counts, "newest": newest, "most_used": used})
 
 
@@ -95,7 +98,7 @@ def catalog(
         "overdue": overdue or "",
     }
     workspace = workspace_of(request)
-    now = utcnow()
+    now = now_on(request.app.state)
     try:
         query = service.EntryQuery(
             text=q or None,
@@ -137,7 +140,7 @@ def catalog(
 @router.get("/entries/{code}", response_class=HTMLResponse)
 def entry_page(request: Request, code: str, principal: PrincipalDep) -> HTMLResponse:
     workspace = workspace_of(request)
-    now = utcnow()
+    now = now_on(request.app.state)
     with workspace.sessions() as session:
         try:
             entry = service.get_entry(session, code)
@@ -173,7 +176,7 @@ def entry_page(request: Request, code: str, principal: PrincipalDep) -> HTMLResp
 @router.get("/entries/{code}/usage.json")
 def entry_usage(request: Request, code: str, principal: PrincipalDep) -> dict[str, object]:
     """Queries, exports and rows per day of the last 90 days, for the entry page's chart."""
-    since = utcnow().date() - dt.timedelta(days=90)
+    since = now_on(request.app.state).date() - dt.timedelta(days=90)
     with workspace_of(request).sessions() as session:
         try:
             entry = service.get_entry(session, code)

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata.catalog.classes import EntryState, Level
-from pubdata.db.models import CatalogEntry, utcnow
+from pubdata.clock import now_on
+from pubdata.db.models import CatalogEntry
 from pubdata.gateway.roles import Principal
 from pubdata.web.i18n import translations
 from pubdata.web.templating import render
@@ -72,7 +73,7 @@ def _tr(request: Request) -> Callable[[str], str]:
 def calls_data(request: Request, principal: PrincipalDep) -> dict[str, Any]:
     """Sharing calls over every entry per day of the last 90 days."""
     require_roles(principal, DASHBOARD_ROLES)
-    until = utcnow().date()
+    until = now_on(request.app.state).date()
     with workspace_of(request).sessions() as session:
         days = figures.calls_per_day(session, until - dt.timedelta(days=90), until)
     tr = _tr(request)

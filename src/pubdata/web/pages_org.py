@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import ApiToken, Application, Organisation, User, utcnow
+from pubdata.clock import now_on
+from pubdata.db.models import ApiToken, Application, Organisation, User
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway import identity
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, Principal, Role, Scope
@@ -48,7 +49,7 @@ def page(
 ) -> HTMLResponse:
     admin = principal.has_role(Role.PLATFORM_ADMIN)
     org = principal.organisation
-    now = utcnow()
+    now = now_on(request.app.state)
     with workspace_of(request).sessions() as session:
         query = select(Application).options(selectinload(Application.organisation)).order_by(Application.code)
         if not admin:

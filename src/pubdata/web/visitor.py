@@ -14,6 +14,7 @@ from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from pubdata.clock import now_on
 from pubdata.db.models import Notification, User
 from pubdata.gateway import visibility
 from pubdata.gateway.roles import Principal, Role, Scope
@@ -94,7 +95,7 @@ def web_session(request: Request) -> WebSession:
     token (the session middleware sends its cookie)."""
     current: WebSession | None = getattr(request.state, "web_session", None)
     if current is None:
-        current = portal(request).sessions.create("")
+        current = portal(request).sessions.create("", now_on(request.app.state))
         request.state.web_session = current
     return current
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pubdata.db.models import RequestItem, utcnow
+from pubdata.clock import now_on
+from pubdata.db.models import RequestItem
 from pubdata.errors import PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.web.visitor import signed_in
@@ -22,8 +23,7 @@ PrincipalDep = Annotated[Principal, Depends(signed_in)]
 def now_of(request: Request) -> dt.datetime:
     """Now, or the app's own clock (``app.state.clock``) when a test or a replay pins one — the
     same clock the API's workflow routes read."""
-    clock = getattr(request.app.state, "clock", None)
-    return clock() if clock is not None else utcnow()
+    return now_on(request.app.state)
 
 
 def fresh(request: Request) -> Principal:

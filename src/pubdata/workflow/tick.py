@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from pubdata.db.models import utcnow
 from pubdata.workflow import objection_tick
 from pubdata.workflow.escalation import escalate_overdue, expire_items
 from pubdata.workflow.incident_reminders import remind_grave_incidents
@@ -59,5 +58,5 @@ TASKS: dict[str, TickTask] = {
 
 def run_tick(workspace: Workspace, now: dt.datetime | None = None) -> dict[str, int]:
     """Run every task once; returns what each did."""
-    now = now or utcnow()
+    now = now or workspace.clock()
     return {name: task(workspace, now) for name, task in TASKS.items()}
