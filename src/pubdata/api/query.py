@@ -4,7 +4,8 @@ The routes are thin: a bearer token becomes a `Principal`, and `run_query` does 
 rewrite, run, write, audit). The app holds one `SandboxedEngine` for its life (`lifespan`); a request
 gets it through `EngineDep`. Errors map to statuses in `pubdata.api.app.ERROR_STATUS`: 401 for any
 credential problem (always the same sentence), 403 for a missing scope or an access refusal with its
-reason, 400 for a policy violation or a failed query, 504 when the time budget ran out.
+reason, 400 for a policy violation or a failed query (with its `kind`), 504 when the time budget ran
+out, 500 (``internal``, audited) when the platform itself failed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorOut, "description": "Missing, unknown, expired or revoked token."},
     403: {"model": ErrorOut, "description": "The token's scope or an access rule refuses the call."},
     504: {"model": ErrorOut, "description": "The query ran out of its time budget."},
+    500: {"model": ErrorOut, "description": "The platform failed while answering; the call is audited."},
 }
 FormatName = Annotated[str, Field(description=f"One of {', '.join(FORMATS)}.")]
 
