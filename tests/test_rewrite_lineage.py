@@ -22,6 +22,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 from sqlalchemy import select
 
@@ -37,7 +39,7 @@ from pubdata.gateway.rewrite import rewrite
 from pubdata.gateway.rewrite.attach_subjects import SUBJECT_PREFIX
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.workspace import Workspace
-from test_rewrite import KEY, POLICY_SETS, _load
+from test_rewrite import KEY, POLICY_SETS, _load, queries
 
 SUBJECTS = POLICY_SETS["subjects"]
 POPULATION = "gat_population"
@@ -139,6 +141,24 @@ def test_answers_whose_rows_are_not_records_carry_no_subject(
     assert not result.subject_columns
     names = engine.sql(result.sql).columns if "ORDER BY ALL" not in sql else []
     assert not [n for n in names if n.startswith(SUBJECT_PREFIX)]
+
+
+@pytest.mark.req("REQ-41", "subject-access")
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sql=queries(), wrap=st.booleans())
+def test_the_hidden_columns_change_no_answer(sql: str, wrap: bool, engine: duckdb.DuckDBPyConnection) -> None:
+    """Whatever the shape, the answer without the hidden columns is the answer without subject keys,
+    and the lineage lists exactly the columns the caller sees."""
+    if wrap:
+        sql = f"SELECT * FROM ({sql}) AS w"
+    plain = engine.sql(rewrite(sql, POLICY_SETS["default"]).sql)
+    result = rewrite(sql, SUBJECTS)
+    carried = engine.sql(result.sql)
+    shown = [i for i, name in enumerate(carried.columns) if not name.startswith(SUBJECT_PREFIX)]
+    assert [carried.columns[i] for i in shown] == plain.columns
+    assert len(result.served) == len(shown)
+    rows = [tuple(r[i] for i in shown) for r in carried.fetchall()]
+    assert sorted(map(repr, rows)) == sorted(map(repr, plain.fetchall()))
 
 
 # --- the gateway, on the demo province ----------------------------------------------------------
