@@ -78,6 +78,14 @@ def test_fields_read_follow_renames_and_predicates() -> None:
     assert renamed.columns == {"persons": ("mobile",)}
 
 
+@pytest.mark.req("REQ-40", "api-calls")
+def test_a_query_whose_scopes_cannot_be_built_names_every_field() -> None:
+    """One alias used twice is the engine's to refuse; the trace names every field rather than fail."""
+    result = rewrite("SELECT p.name FROM persons p, companies p", SUBJECTS)
+    assert result.columns["persons"] == tuple(SUBJECTS.tables["persons"].columns)
+    assert set(result.columns) == {"persons", "companies"}
+
+
 # --- the rewrite: the hidden subject column -----------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlglot import exp
+from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.scope import Scope, build_scope
 
 from pubdata.gateway.policy_types import RESERVED_PREFIX
@@ -67,6 +68,20 @@ class Lineage:
 
 
 def trace_lineage(expression: exp.Expression) -> Lineage:
+    try:
+        return _trace(expression)
+    except OptimizeError:  # e.g. one alias used twice, which the engine refuses: name every field
+        subqueries = [s for s in expression.find_all(exp.Subquery) if POLICY in s.meta]
+        read = {
+            s.meta[POLICY]: tuple(
+                n for p in s.this.expressions if not (n := p.alias_or_name).startswith(RESERVED_PREFIX)
+            )
+            for s in subqueries
+        }
+        return Lineage((), dict(sorted(read.items())))
+
+
+def _trace(expression: exp.Expression) -> Lineage:
     root = build_scope(expression) if isinstance(expression, exp.Query) else None
     if root is None:
         return Lineage((), {})
