@@ -34,3 +34,5 @@ for now in 2026-03-15T01:00:00Z 2027-06-30T01:00:00Z 2028-02-29T01:00:00Z; do
   echo "clock-bound tests at $now"
   PUBDATA_TEST_NOW=$now .venv/bin/python -m pytest -q -n 2 -m clock tests
 done
+# The declared dependency floors still run: the lowest versions in a venv of their own, a smoke test.
+./scripts/lowest-deps.sh
