@@ -133,9 +133,9 @@ class DatasetStore:
         """
         schema = arrow_schema(entry)
         key_fields = self._key_fields(entry, schema) if mode is WriteMode.UPSERT or entry.key_fields else []
-        keys = (
-            KeyGuard(key_fields, source_file, require_keys=mode is WriteMode.UPSERT) if key_fields else None
-        )
+        # Messages name the file, not where it lay on the server.
+        file_name = Path(source_file).name if source_file else ""
+        keys = KeyGuard(key_fields, file_name, require_keys=mode is WriteMode.UPSERT) if key_fields else None
         stored: list[str] = []
 
         def refuse_emptying(rows: int) -> None:
@@ -145,7 +145,7 @@ class DatasetStore:
                         "the replace would leave the table empty although it holds rows; "
                         "nothing was written (allow an empty replace to do this on purpose)"
                     ),
-                    file=source_file or None,
+                    file=file_name or None,
                 )
 
         stream = IncomingStream(batches, schema, keys, on_end=refuse_emptying)

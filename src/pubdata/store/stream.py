@@ -104,22 +104,27 @@ class KeyGuard:
     def _refuse_repeats(self, con: duckdb.DuckDBPyConnection, named: str) -> None:
         cols = self._columns
         all_set = " AND ".join(f"{quote(k)} IS NOT NULL" for k in self.key_fields)
+        # A plain hash aggregate: listing every group's rows cost more than the whole check.
         con.execute(
-            f"CREATE TEMP TABLE repeated AS SELECT {cols}, count(*) AS n, "
-            f"list({FILE_ROW} ORDER BY {FILE_ROW}) AS file_rows FROM seen WHERE {all_set} "
-            f"GROUP BY {cols} HAVING count(*) > 1"
+            f"CREATE TEMP TABLE repeated AS SELECT {cols}, count(*) AS n, min({FILE_ROW}) AS first_row "
+            f"FROM seen WHERE {all_set} GROUP BY {cols} HAVING count(*) > 1"
         )
         counts = con.execute("SELECT count(*), coalesce(sum(n), 0) FROM repeated").fetchone()
         if not counts or not counts[0]:
             return
-        found = con.execute(
-            f"SELECT {cols}, file_rows[1], file_rows[2] FROM repeated "
-            f"ORDER BY file_rows[1] NULLS LAST, n DESC, {cols} LIMIT 1"
+        con.execute(
+            f"CREATE TEMP TABLE example AS SELECT {cols}, first_row FROM repeated "
+            f"ORDER BY first_row NULLS LAST, n DESC, {cols} LIMIT 1"
+        )
+        found = con.execute(f"SELECT {cols}, first_row FROM example").fetchone()
+        after = con.execute(
+            f"SELECT min(seen.{FILE_ROW}) FROM seen JOIN example USING ({cols}) "
+            f"WHERE seen.{FILE_ROW} > example.first_row"
         ).fetchone()
         width = len(self.key_fields)
-        found = found or (None,) * (width + 2)
+        found = found or (None,) * (width + 1)
         example = ", ".join(mask(v) for v in found[:width])
-        first, second = found[width], found[width + 1]
+        first, second = found[width], after[0] if after else None
         common = {"count": counts[0], "rows": counts[1], "fields": named, "example": example}
         message = (
             sentence(
