@@ -239,6 +239,7 @@ def test_masked_header_follows_an_alias_rename(workspace: Workspace, gateway: Sa
     )
     assert f"{SOCIAL}.id_number=mask_id_number" in answer.headers["X-Pubdata-Masked"]
     assert "id_number" in event.detail["fields"][SOCIAL]
+    assert f"{SOCIAL}.id_number=mask_id_number" in event.detail["served_fields"]["status"]
     assert all("*" in row[0] for row in json.loads(body)["rows"])  # masked numbers, under another name
 
 

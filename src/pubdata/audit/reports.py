@@ -19,8 +19,9 @@ the `ACCESS_ACTIONS` families, e.g. ``query``, ``query.export``, ``export.csv``,
     result (never the SQL values or the rows themselves). ``fields`` is traced by lineage through
     the SQL, so a renamed column still names the field it reads.
 ``served_fields``, ``subjects_indexed``, ``subjects_aggregated``
-    Per answer column, the ``entry.field`` values it derives from; how many data subjects the
-    answer indexed; the entries whose subjects an aggregated answer could not attribute row by row.
+    Per answer column, the ``entry.field`` values it derives from (``=function`` where
+    de-identified); how many data subjects the answer indexed; the entries whose subjects an
+    aggregated answer could not attribute row by row.
 
 Data subjects go into the keyed index with `pubdata.audit.record_access`, never into ``detail``.
 The gateway indexes every record it serves, masked or not, so `who_accessed` also finds the

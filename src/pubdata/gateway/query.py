@@ -65,7 +65,13 @@ from pubdata.gateway.referenced import referenced_entries
 from pubdata.gateway.rewrite import rewrite
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.roles import NotAuthorised, Principal, Scope
-from pubdata.gateway.served_subjects import SubjectIndex, aggregated_subjects, subject_columns, with_subjects
+from pubdata.gateway.served_subjects import (
+    SubjectIndex,
+    aggregated_subjects,
+    served_fields,
+    subject_columns,
+    with_subjects,
+)
 from pubdata.messages import text
 from pubdata.store.delta import DatasetStore
 from pubdata.workflow.usage import count_use
@@ -306,7 +312,7 @@ def run_query(
         call.detail["disputed"] = disputed
     call.detail.update(
         fields={c: list(v) for c, v in result.columns.items()},
-        served_fields={c.name: sorted(f"{e}.{f}" for e, f in c.fields) for c in result.served},
+        served_fields=served_fields(result, summary.masked),
         policy_versions=summary.versions,
         grant_ids=[g for g in summary.grants.values() if g is not None],
         masked=summary.masked,

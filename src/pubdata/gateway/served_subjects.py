@@ -55,6 +55,18 @@ def aggregated_subjects(policy: QueryPolicy, result: RewriteResult) -> list[str]
     return [c for c in result.tables if policy.tables[c].subjects and c not in carried]
 
 
+def served_fields(result: RewriteResult, masked: Mapping[str, str]) -> dict[str, list[str]]:
+    """Per answer column, the ``entry.field`` it derives from, with ``=function`` where the field
+    was de-identified (`masked` as `PolicySummary.masked` has it): the audit's ``served_fields``."""
+    return {
+        column.name: sorted(
+            f"{code}.{name}" + (f"={masked[f'{code}.{name}']}" if f"{code}.{name}" in masked else "")
+            for code, name in column.fields
+        )
+        for column in result.served
+    }
+
+
 def visible(schema: pa.Schema) -> list[int]:
     """Positions of the columns the caller may see: all but the hidden subject columns."""
     return [i for i, name in enumerate(schema.names) if not name.startswith(SUBJECT_PREFIX)]
