@@ -11,8 +11,10 @@ A row that is no longer one record — under GROUP BY, an aggregate, DISTINCT, a
 pivot — is left as written (adding a column would change the answer); the gateway then records that
 subjects were aggregated. The hash is added only where the user cannot reach it: users cannot write
 ``__`` names, and a level is skipped when a star or a whole-row reference other than a plain SELECT
-item (``to_json(t)``, ``COLUMNS(*)``, ``struct_pack(t.*)``), NATURAL JOIN, ``ORDER BY ALL`` or an
-alias column list could take the extra column in.
+item (``to_json(t)``, ``COLUMNS(*)``, ``struct_pack(t.*)``), NATURAL JOIN, ``ORDER BY ALL``, an
+alias column list as long as the relation, or a second reading of the same CTE could take the extra
+column in. Measured: the engine's HMAC costs ~0.76 s per million rows on 2 cores (one SHA-256 alone
+~0.15 s); under ORDER BY … LIMIT DuckDB computes it for the kept rows only.
 
 Example:
     >>> from sqlglot import exp
