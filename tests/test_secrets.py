@@ -109,6 +109,22 @@ def test_an_existing_world_readable_workspace_file_is_tightened_on_init(
 
 
 @pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("nonsense:/u:hunter2@x", "SQLAlchemy cannot use the database URL"),
+        ("foo://u:hunter2@h/x", "SQLAlchemy cannot use the database URL foo://u:***@h/x"),
+        ("mysql+pymysql://u:hunter2@127.0.0.1/x", "the database driver pymysql is not installed"),
+    ],
+)
+def test_a_url_that_cannot_be_used_is_bad_input_without_its_password(
+    url: str, said: str, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["init", "--home", str(tmp_path / "h")], env=PLAIN | {"PUBDATA_DB_URL": url})
+    assert result.exit_code == 2 and said in result.stderr, result.output
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
     ("message", "expected"),
     [
         ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),

@@ -11,17 +11,38 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pubdata.db.urls import unreachable
+from pubdata.db.urls import masked, unreachable
+from pubdata.errors import InputError
+from pubdata.messages import text
 
 #: Seconds a PostgreSQL connection attempt may take before the command says the database is down.
 CONNECT_TIMEOUT = 10
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with SQLite set up for concurrent readers and enforced foreign keys."""
+    """An engine with SQLite set up for concurrent readers and enforced foreign keys.
+
+    A URL SQLAlchemy cannot read and a driver that is not installed are the user's to fix (exit 2),
+    said without the password, instead of a traceback.
+    """
+    try:
+        return _make_engine(url)
+    except ArgumentError:
+        raise InputError(text("SQLAlchemy cannot use the database URL {url}", url=masked(url))) from None
+    except ModuleNotFoundError as exc:
+        raise InputError(
+            text(
+                "the database driver {module} is not installed "
+                "(for PostgreSQL: pip install 'pubdata[postgres]')",
+                module=exc.name or "?",
+            )
+        ) from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 

@@ -9,6 +9,8 @@ from a file only its owner can read (``--db-url-file``), like ``~/.pgpass``. Whe
 Example:
     >>> masked("postgresql+psycopg://app:s3cret@db.example:5432/pubdata")
     'postgresql+psycopg://app:***@db.example:5432/pubdata'
+    >>> masked("nonsense:/app:s3cret@db")
+    '***@db'
     >>> scrub("could not parse 'postgresql://app:s3cret@db/x'")
     "could not parse 'postgresql://app:***@db/x'"
 """
@@ -49,7 +51,8 @@ def masked(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return scrub(url)
+        # Unreadable, so where a password ends is a guess: everything before the last "@" goes.
+        return "***@" + url.rsplit("@", 1)[1] if "@" in url else url
 
 
 def scrub(message: str, secret: str | None = None) -> str:
