@@ -262,3 +262,15 @@ def test_a_1300_way_join_over_http_is_one_audited_refusal(workspace: Workspace) 
     assert "1299 joins" in answer.json()["detail"]
     new = _query_events(workspace)[len(before) :]
     assert [(e.outcome, e.detail["reason"]) for e in new] == [("refused", answer.json()["detail"])]
+
+
+@pytest.mark.req("REQ-5", "gateway-audit")
+def test_an_unknown_format_is_one_audited_refusal(workspace: Workspace) -> None:
+    client = TestClient(create_app(workspace), raise_server_exceptions=False)
+    token = demo_users(workspace.home)["jx_zgh"]["token"]
+    before = _query_events(workspace)
+    body = {"sql": f"SELECT count(*) FROM {SOCIAL}", "purpose": PARK_PURPOSE, "application": PARK_APP}
+    answer = client.post("/api/v1/query", json={**body, "format": "dbase"}, headers=bearer(token))
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid"), answer.text
+    new = _query_events(workspace)[len(before) :]
+    assert [(e.outcome, e.detail["reason"]) for e in new] == [("refused", answer.json()["detail"])]

@@ -233,7 +233,10 @@ def run_query(
     `PREVIEW` (``action``), which states none and is not counted as use.
     """
     now = now or workspace.clock()
-    fmt = get_format(format)
+    try:
+        fmt, unknown = get_format(format), None
+    except InputError as refusal:  # audited below, once the call exists
+        fmt, unknown = get_format("json"), refusal
     if purpose is None and action != PREVIEW:
         raise InputError(text("state the purpose of the request"))
     org = principal.organisation
@@ -251,6 +254,8 @@ def run_query(
             "sql_fingerprint": sql_fingerprint(sql),
         },
     )
+    if unknown is not None:
+        raise call.refuse(unknown, "invalid")
     if offset < 0:
         raise InputError(text("offset must be 0 or more, not {offset}", offset=offset))
     cap = _row_cap(fmt, max_rows)
