@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from pubdata.catalog.classes import WriteMode
 from pubdata.cli.main import app
-from pubdata.errors import InputError
+from pubdata.errors import InputError, PubdataError
 from pubdata.identifiers import id_number_problem, make_id_number
 from pubdata.ingest import formulas
 from pubdata.ingest.normalise import clean_sql
@@ -290,3 +290,12 @@ def test_formula_like_text_is_flagged_and_kept_never_rejected(workspace: Workspa
     assert stored["@SUM(1+1)"][ROW_FLAGS] == f"name: {formulas.REASON}"
     assert stored["-7"][ROW_FLAGS] is None and stored["-7"]["base"] == Decimal(-100)
     assert stored["张三"]["mobile"] == "13800138000"
+
+
+def test_settings_out_of_their_range_are_refused(workspace: Workspace, tmp_path: Path) -> None:
+    code = make_entry(workspace, key_fields=["id_number"])
+    path = people_csv(tmp_path / "a.csv", "身份证号,姓名", [f"{PEOPLE[0]},甲"])
+    with pytest.raises(PubdataError, match="from 0 to 1"):
+        ingest_file(workspace, code, path, operator="c", max_reject_ratio=10)
+    with pytest.raises(PubdataError, match="keep or refuse"):
+        ingest_file(with_settings(workspace, 'upsert_missing_columns = "kept"\n'), code, path, operator="c")

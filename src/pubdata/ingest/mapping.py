@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from pubdata.catalog.classes import WriteMode
 from pubdata.db.models import CatalogField
-from pubdata.errors import InputError
+from pubdata.errors import InputError, PubdataError
 from pubdata.messages import text as sentence
 
 #: A bracketed note in a header, after NFKC (which turns （） into ()): (元), [选填], 【必填】, 〔注〕.
@@ -164,6 +164,10 @@ def fields_to_update(
     (``keep``) or is refused (``refuse``), never blanks it. Append and replace write new rows, in
     which such a field is empty (a required one has already been refused).
     """
+    if missing_columns not in ("keep", "refuse"):
+        raise PubdataError(
+            sentence("upsert_missing_columns is keep or refuse, not {value!r}", value=missing_columns)
+        )
     if mode is not WriteMode.UPSERT or not mapping.missing:
         return None
     if missing_columns == "refuse":

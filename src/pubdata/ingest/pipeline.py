@@ -126,6 +126,8 @@ def ingest_file(
     batch_rows = batch_rows or settings.ingest_batch_rows
     total_bytes = path.stat().st_size if path.exists() else 0
     limit = settings.ingest_max_reject_ratio if max_reject_ratio is None else max_reject_ratio
+    if not 0 <= limit <= 1:
+        raise PubdataError(sentence("the reject ratio is a share from 0 to 1, not {value}", value=limit))
     source = open_source(path, sheet=sheet)
     mapping = _map(source, entry, path, sheet)
     update_fields = fields_to_update(mapping, mode, settings.upsert_missing_columns, path.name)
