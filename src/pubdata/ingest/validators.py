@@ -26,18 +26,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pubdata import identifiers
-from pubdata.divisions import divisions, villages
+from pubdata.divisions import divisions
 from pubdata.errors import PubdataError
 from pubdata.ingest.normalise import clean, date_sql, parse_date, sql_string
+from pubdata.ingest.village_codes import BITS_VARIABLE, set_village_variables, village_index_sql
 from pubdata.messages import text as sentence
 
 #: DuckDB variables set by `prepare`. Code sets are bit strings indexed by the code's number: a
 #: lookup is one `get_bit`, and unlike an IN-subquery (a join) it keeps the batch's row order.
 ID_CODES_VARIABLE = "pubdata_id_issue_codes"
 DIVISIONS_VARIABLE = "pubdata_division_codes"
-#: Village codes: a bit per (county, township part, village part) and each county's ordinal.
-VILLAGES_VARIABLE = "pubdata_village_codes"
-COUNTIES_VARIABLE = "pubdata_village_counties"
 TODAY_VARIABLE = "pubdata_today"
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -183,56 +181,6 @@ def _division_number_sql(d: str) -> str:
     return f"TRY_CAST({d} AS BIGINT) * CASE length({d}) WHEN 6 THEN 1000000 WHEN 9 THEN 1000 ELSE 1 END"
 
 
-@dataclass(frozen=True)
-class VillageBits:
-    """Village codes as bits: index ((county ordinal × towns) + township part) × villages + village part.
-
-    A 12-digit range would need 10⁹ bits; numbering the 90 counties that have villages and taking
-    the widest township and village parts found keeps it to a few MB, looked up with one
-    `get_bit` like the other code sets (a join would not keep the batch's row order).
-    """
-
-    county_low: int
-    #: Ordinal of each county code from `county_low` on, -1 for codes without villages.
-    ordinals: list[int]
-    towns: int
-    villages: int
-    bits: bytes
-
-    @property
-    def sentinel(self) -> int:
-        """An index whose bit is 0."""
-        return len(self.bits) * 8 - 1
-
-
-@cache
-def _village_bits() -> VillageBits:
-    codes = sorted(villages().codes())
-    counties = sorted({int(c[:6]) for c in codes})
-    low = counties[0]
-    ordinals = [-1] * (counties[-1] - low + 1)
-    for ordinal, county in enumerate(counties):
-        ordinals[county - low] = ordinal
-    towns = max(int(c[6:9]) for c in codes) + 1
-    width = max(int(c[9:]) for c in codes) + 1
-    bits = bytearray(len(counties) * towns * width // 8 + 2)
-    for code in codes:
-        index = (ordinals[int(code[:6]) - low] * towns + int(code[6:9])) * width + int(code[9:])
-        bits[index // 8] |= 0x80 >> (index % 8)
-    return VillageBits(low, ordinals, towns, width, bytes(bits))
-
-
-def _village_index_sql(number: str) -> str:
-    v = _village_bits()
-    county, town, village = f"{number} // 1000000", f"({number} // 1000) % 1000", f"{number} % 1000"
-    ordinal = f"getvariable('{COUNTIES_VARIABLE}')[{county} - {v.county_low} + 1]"
-    return (
-        f"CASE WHEN {county} - {v.county_low} BETWEEN 0 AND {len(v.ordinals) - 1} "
-        f"AND {town} < {v.towns} AND {village} < {v.villages} AND {ordinal} >= 0 "
-        f"THEN ({ordinal} * {v.towns} + {town}) * {v.villages} + {village} ELSE {v.sentinel} END"
-    )
-
-
 def _division_code_sql(d: str, number: str) -> str:
     low, high, _ = _division_prefixes()
     sentinel = high - low + 1  # an index whose bit is 0: every code outside the table lands there
@@ -242,8 +190,8 @@ def _division_code_sql(d: str, number: str) -> str:
     )
     return (
         f"CASE WHEN NOT regexp_full_match({d}, '[0-9]{{6}}|[0-9]{{9}}|[0-9]{{12}}') THEN 'format' "
-        f"WHEN {number} % 1000 <> 0 THEN CASE WHEN get_bit(getvariable('{VILLAGES_VARIABLE}'), "
-        f"({_village_index_sql(number)})::INTEGER) = 0 THEN 'unknown division' END "
+        f"WHEN {number} % 1000 <> 0 THEN CASE WHEN get_bit(getvariable('{BITS_VARIABLE}'), "
+        f"({village_index_sql(number)})::INTEGER) = 0 THEN 'unknown division' END "
         f"WHEN get_bit(getvariable('{DIVISIONS_VARIABLE}'), ({index})::INTEGER) = 0 "
         "THEN 'unknown division' END"
     )
@@ -330,6 +278,4 @@ def prepare(
     con.execute(f"SET VARIABLE {DIVISIONS_VARIABLE} = ?::BIT", [division_codes])
     con.execute(f"SET VARIABLE {TODAY_VARIABLE} = ?::DATE", [today or dt.date.today()])
     if with_villages:
-        village = _village_bits()
-        con.execute(f"SET VARIABLE {VILLAGES_VARIABLE} = ?::BLOB::BIT", [village.bits])
-        con.execute(f"SET VARIABLE {COUNTIES_VARIABLE} = ?::INTEGER[]", [village.ordinals])
+        set_village_variables(con)
