@@ -87,7 +87,8 @@ OBJECTION_ROUTES = [
     ]
 ]  # fmt: skip
 
-#: Every route the app serves, (method, path) → "public", "gateway" (see the module docstring) or
+#: Every route the app serves, (method, path) → "public", "gateway" (see the module docstring),
+#: "staff-details" (public counts; row examples for staff of the entry: tests/test_catalog_leaks.py) or
 #: "workflow" (role checks of the workflow, tested with it).
 ROUTE_RULES = {
     ("GET", "/healthz"): "public",
@@ -98,7 +99,7 @@ ROUTE_RULES = {
     ("GET", "/api/entries"): "public",
     ("GET", "/api/entries/{code}"): "public",
     ("GET", "/api/entries/{code}/versions"): "public",
-    ("GET", "/api/entries/{code}/versions/{version}/quality"): "public",
+    ("GET", "/api/entries/{code}/versions/{version}/quality"): "staff-details",
     ("GET", "/api/organisations"): "public",
     ("POST", "/api/v1/query"): "gateway",
     ("GET", "/api/v1/entries/{code}/rows"): "gateway",
@@ -321,6 +322,22 @@ def test_public_routes_answer_everyone_the_same(
         assert set(statuses.values()) == {200}, (path, code, statuses)
         if path.startswith("/api/"):
             assert len({a.content for a in answers.values()}) == 1, (path, code)
+
+
+@pytest.mark.parametrize(
+    "route", [r for r, rule in ROUTE_RULES.items() if rule == "staff-details"], ids=" ".join
+)
+def test_staff_detail_routes_answer_everyone_else_the_same(
+    route: tuple[str, str], client: TestClient, tokens: dict[str, str]
+) -> None:
+    """Anyone may read the counts; whoever is not staff of the entry reads what anonymous reads."""
+    method, path = route
+    callers = {"anonymous": {}, **{login: bearer(t) for login, t in tokens.items()}}
+    for code in ENTRIES.values():
+        answers = {who: call(client, method, path, code, headers) for who, headers in callers.items()}
+        assert {a.status_code for a in answers.values()} == {200}, (path, code)
+        plain = {a.content for a in answers.values() if not a.json()["details"]}
+        assert plain == {answers["anonymous"].content}, (path, code)
 
 
 def test_public_routes_never_carry_rows(client: TestClient, workspace: Workspace) -> None:
