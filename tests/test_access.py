@@ -84,7 +84,7 @@ def query(
             policy = decision.policy.lookup(code)
             assert policy is not None
             tables[policy.internal_name] = world.store.file_uris(get_entry(s, code))
-    with engine.run(result.sql, tables, decision.variables) as stream:
+    with engine.run(result.sql, tables, decision.variables, source_sql=sql) as stream:
         rows: list[dict[str, Any]] = stream.read_all().to_pylist()
     return rows
 
