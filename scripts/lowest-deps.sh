@@ -26,6 +26,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pubdata="$venv/bin/pubdata"
 "$venv/bin/python" -c "import pubdata.api.app, pubdata.web.visitor, pubdata.gateway"
+# The working-day calendar must know this year's holidays (National Day, Spring Festival 2026).
+"$venv/bin/python" -c "from datetime import date; from pubdata.workflow.working_days import is_working_day as w
+assert not w(date(2026, 10, 1)) and not w(date(2026, 2, 17)) and w(date(2026, 10, 9)), 'calendar too old'"
 "$pubdata" --help >/dev/null
 "$pubdata" init --help >/dev/null
 "$pubdata" init --home "$work/init" >/dev/null
