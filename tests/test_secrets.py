@@ -76,6 +76,10 @@ def test_a_password_on_the_command_line_is_warned_about_and_masked(pg_database: 
     assert result.exit_code == 0, result.output
     assert "process list" in result.stderr and "--db-url-file" in result.stderr
     assert_kept_secret(home, result.output)
+    args = ["init", "--home", str(home), "--db-url", with_password(pg_database), "--json"]
+    as_json = runner.invoke(app, args, env=PLAIN)
+    assert json.loads(as_json.stderr)["warning"]["code"] == "password_on_command_line"
+    assert SECRET not in as_json.output
 
 
 def test_a_url_without_password_keeps_working_from_the_command_line(pg_database: str, tmp_path: Path) -> None:

@@ -76,11 +76,15 @@ def report(code: str, message: str, as_json: bool, prefix: str = "error:") -> No
     err().print(f"[red]{escape(said)}[/red] {escape(message)}")
 
 
-def warn(said: Text) -> None:
-    """A warning line on stderr, in the person's language; the command goes on."""
-    locale = language.cli_locale()
-    prefix = language.gettext(locale)("warning:")
-    err().print(f"[yellow]{escape(prefix)}[/yellow] {escape(scrub(said.say(language.gettext(locale))))}")
+def warn(code: str, said: Text, as_json: bool = False) -> None:
+    """A warning on stderr, in the person's language (with ``--json``: a JSON object); the command goes on."""
+    if as_json:
+        typer.echo(
+            json.dumps({"warning": {"code": code, "message": scrub(said)}}, ensure_ascii=False), err=True
+        )
+        return
+    gettext = language.gettext(language.cli_locale())
+    err().print(f"[yellow]{escape(gettext('warning:'))}[/yellow] {escape(scrub(said.say(gettext)))}")
 
 
 class ReportingGroup(TyperGroup):

@@ -81,7 +81,7 @@ def init(
     A URL with a password is kept in HOME/workspace.json, which is then written readable by its
     owner only (0600); the password is never printed (shown as ***).
     """
-    url = chosen_db_url(db_url, db_url_file)
+    url = chosen_db_url(db_url, db_url_file, as_json)
     workspace = Workspace.init(home, url)
     facts = {
         "home": str(workspace.home),
@@ -95,7 +95,7 @@ def init(
     fields_block("", [("metadata", facts["db_url"]), ("settings", facts["settings"])])
 
 
-def chosen_db_url(db_url: str | None, db_url_file: Path | None) -> str | None:
+def chosen_db_url(db_url: str | None, db_url_file: Path | None, as_json: bool) -> str | None:
     """`--db-url-file`, else `--db-url` (warned about when it holds a password), else the environment."""
     if db_url is not None and db_url_file is not None:
         raise InputError(text("give --db-url or --db-url-file, not both"))
@@ -104,11 +104,13 @@ def chosen_db_url(db_url: str | None, db_url_file: Path | None) -> str | None:
     if db_url is not None:
         if password(db_url):
             warn(
+                "password_on_command_line",
                 text(
                     "the password in --db-url is visible to other local users in the process list; "
                     "use --db-url-file or ${variable} instead",
                     variable=DB_URL_ENV,
-                )
+                ),
+                as_json,
             )
         return db_url
     return os.environ.get(DB_URL_ENV) or None
