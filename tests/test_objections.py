@@ -30,7 +30,7 @@ from objections_support import (
 )
 from pubdata.db.models import AuditEvent, Notification, User
 from pubdata.demo.build import build_demo
-from pubdata.errors import InputError, RuleViolation
+from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.roles import NotAuthorised
 from pubdata.workflow import objections
 from pubdata.workflow.objection_states import ObjectionState, transition
@@ -310,3 +310,12 @@ def test_the_cli_raises_lists_accepts_and_shows(demo: Workspace) -> None:
         "objection.uphold",
         "objection.unflag",
     ]
+
+
+def test_an_objection_to_a_draft_is_answered_as_one_to_an_unknown_entry(demo: Workspace) -> None:
+    answers = []
+    for code in ("jgzgh_courier_dormitory_rooms", "no_such_entry"):
+        with pytest.raises(NotFound) as caught:
+            _raise(demo, [{"id": "1"}], entry=code, login=CITIZEN, kind="data_subject")
+        answers.append(str(caught.value).replace(code, "<code>"))
+    assert answers[0] == answers[1]

@@ -123,6 +123,10 @@ def raise_objection(
     login = principal.user.login
     raiser = RaiserKind.parse(kind)
     entry = get_entry(session, entry_code)
+    if entry.state is EntryState.DRAFT:
+        # A draft is the provider's work in progress, absent from the public catalogue: answered
+        # exactly as an unknown code, so that an objection cannot probe for it.
+        raise NotFound(text("no catalogue entry {code!r}", code=entry_code))
     if not description.strip():
         raise InputError(
             text("an objection needs a description of what is wrong with the records"), column="description"
