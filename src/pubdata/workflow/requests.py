@@ -152,6 +152,10 @@ def add_item(
                 code=entry.code,
             )
         )
+    if entry.state is EntryState.DRAFT:
+        # Another organisation's draft is absent from the public catalogue: answered exactly as an
+        # unknown code, so that the cart cannot probe for it or its fields.
+        raise NotFound(text("no catalogue entry {code!r}", code=entry_code))
     if any(i.entry_id == entry.id for i in request.items):
         raise InputError(
             text("request {request_id} already asks for {code}", request_id=request.id, code=entry.code),
