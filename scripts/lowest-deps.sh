@@ -9,7 +9,8 @@ venv=${1:-${TMPDIR:-/tmp}/pubdata-lowest-deps}
 started=$SECONDS
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 if "$venv/bin/python" -m pip install -q --disable-pip-version-check uv 2>/dev/null; then
-  "$venv/bin/python" -m uv pip install -q --python "$venv/bin/python" --resolution lowest-direct -e .
+  # --upgrade: re-resolve even where a reused venv already satisfies a (lowered) floor with more.
+  "$venv/bin/python" -m uv pip install -q --python "$venv/bin/python" --resolution lowest-direct --upgrade -e .
 else
   # Without uv: pin every direct dependency to its declared floor (`name>=X` becomes `name==X`).
   constraints=$(mktemp)
