@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -351,6 +352,28 @@ def test_subjects_are_deduplicated_and_hashes_checked(workspace: Workspace) -> N
         ) == [digest]
         with pytest.raises(InputError):
             audit.record_access(s, "consumer", "query", "E001", "ok", [], subject_hashes=[ID_NUMBER])
+
+
+@pytest.mark.req("REQ-41", "subject-access")
+@pytest.mark.parametrize("backend", ["workspace", "pg_workspace"])
+def test_engine_hashes_are_indexed_once_each_on_both_databases(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The query path hands over the engine's hashes as one Arrow array, repeats included."""
+    workspace: Workspace = request.getfixturevalue(backend)
+    numbers = [make_id_number("330102", "19900202", n) for n in range(1, 40)]
+    hashes = [audit.subject_hash(workspace.home, n) for n in numbers]
+    with workspace.sessions() as s, s.begin():
+        event = audit.record_access(
+            s, "consumer", "query", "E001", "ok", [ID_NUMBER], subject_hashes=pa.array(hashes + hashes[:5])
+        )
+    with workspace.sessions() as s:
+        stored = s.scalars(select(AuditSubject.subject_hash).where(AuditSubject.event_id == event.id))
+        assert sorted(stored) == sorted({*hashes, audit.subject_hash(workspace.home, ID_NUMBER)})
+        assert [e.id for e in audit.who_accessed(s, workspace.home, id_number=numbers[7])] == [event.id]
+    with workspace.sessions() as s, s.begin(), pytest.raises(InputError):
+        with_null = pa.array([hashes[0], None])
+        audit.record_access(s, "consumer", "query", "E001", "ok", [], subject_hashes=with_null)
 
 
 _ID_CHARS = st.text(alphabet="0123456789Xx ", min_size=1, max_size=20)

@@ -138,7 +138,7 @@ class _Call:
         CURRENT.set(self)
 
     def record(
-        self, outcome: str, subject_hashes: set[str] | frozenset[str] = frozenset(), **more: Any
+        self, outcome: str, subject_hashes: pa.Array | frozenset[str] = frozenset(), **more: Any
     ) -> None:
         """The single place a query is audited: `record_access` indexes the subjects it served."""
         self.recorded = True

@@ -104,7 +104,10 @@ class SubjectIndex:
         self.hidden = [i for i, name in enumerate(schema.names) if name.startswith(SUBJECT_PREFIX)]
         self.shown = visible(schema)
         self.schema = pa.schema([schema.field(i) for i in self.shown])
-        self.hashes: set[str] = set()
+        #: Distinct hashes per batch, merged by `hashes`: Arrow arrays, never a Python str per subject
+        #: (a set of a million str cost ~1.5 s of a 1 M-row export, measured).
+        self._parts: list[pa.Array] = []
+        self._merged = False
         self._cursor: duckdb.DuckDBPyConnection | None = None
         if columns:
             self._cursor = formatting_cursor()
@@ -116,7 +119,7 @@ class SubjectIndex:
         if not batch.num_rows:
             return batch.select(self.shown)
         for i in self.hidden:  # already keyed hashes, computed by the engine
-            self.hashes.update(h for h in pc.unique(batch.column(i)).to_pylist() if h is not None)
+            self._keep(pc.unique(batch.column(i)))
         if self._cursor is not None:
             self._hash_served(batch)
         return batch.select(self.shown)
@@ -141,9 +144,24 @@ class SubjectIndex:
         )
         self._cursor.register("served", served)
         try:
-            self.hashes.update(self._cursor.sql(query.sql("duckdb")).to_arrow_table().column("h").to_pylist())
+            self._keep(self._cursor.sql(query.sql("duckdb")).to_arrow_table().column("h"))
         finally:
             self._cursor.unregister("served")
+
+    def _keep(self, hashes: pa.Array | pa.ChunkedArray) -> None:
+        chunks = hashes.chunks if isinstance(hashes, pa.ChunkedArray) else [hashes]
+        self._parts.extend(chunk.cast(pa.string()) for chunk in chunks)
+        self._merged = False
+        if len(self._parts) > 64:  # a join may serve the same subjects again and again: stay bounded
+            self._parts = [self.hashes]
+
+    @property
+    def hashes(self) -> pa.Array:
+        """The distinct keyed hashes gathered so far, as an Arrow string array without nulls."""
+        if not self._merged:
+            self._parts = [pc.drop_null(pc.unique(pa.chunked_array(self._parts, pa.string())))]
+            self._merged = True
+        return self._parts[0]
 
     def close(self) -> None:
         if self._cursor is not None:
