@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -70,12 +71,15 @@ class Server:
 
 
 @contextmanager
-def serving(home: Path, timeout_s: float = 60.0) -> Iterator[Server]:
-    """``pubdata serve --home HOME`` as a child process, up once ``/healthz`` answers; always stopped."""
+def serving(home: Path, timeout_s: float = 60.0, now: dt.datetime | None = None) -> Iterator[Server]:
+    """``pubdata serve --home HOME`` as a child process, up once ``/healthz`` answers; always stopped.
+
+    `now` pins the server's clock (``--now``): give the instant the demo was built at."""
     port = free_port()
+    pinned = ["--now", now.isoformat()] if now is not None else []
     log = open(home.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
-        [*PUBDATA, "serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port)],
+        [*PUBDATA, "serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port), *pinned],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

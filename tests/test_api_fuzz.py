@@ -10,6 +10,7 @@ answer), so "valid data is accepted" is not one of the checks.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway_support import Server, serving
 from pubdata.api.app import create_app
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
 from pubdata.workspace import Workspace
 
@@ -57,15 +59,15 @@ schema = schemathesis.openapi.from_dict(_document())
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Path:
     home = tmp_path_factory.mktemp("fuzz") / "home"
-    build_demo(home, scale=0.02)
+    build_demo(home, scale=0.02, clock=fixed_clock(pinned_now))
     return home
 
 
 @pytest.fixture(scope="module")
-def server(home: Path) -> Iterator[Server]:
-    with serving(home) as running:
+def server(home: Path, pinned_now: dt.datetime) -> Iterator[Server]:
+    with serving(home, now=pinned_now) as running:
         yield running
 
 

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from gateway_support import SOCIAL, demo_users, serving
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
+from pubdata.workflow.working_days import LOCAL_TZ
 from test_browser_portal import CHROMIUM, browser, sign_in
 from test_browser_workflow import Pages, pages
 
@@ -27,35 +29,39 @@ RST = "浙江省人力资源和社会保障厅"
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
+def portal(
+    tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime
+) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
     home = tmp_path_factory.mktemp("browser-incidents") / "home"
-    build_demo(home, scale=0.02)
-    with serving(home) as server:
+    build_demo(home, scale=0.02, clock=fixed_clock(pinned_now))
+    with serving(home, now=pinned_now) as server:
         yield server.url, demo_users(home)
 
 
-def yesterday_evening() -> str:
-    """A ``datetime-local`` value safely in the past whatever the server's clock says today."""
-    return f"{(dt.date.today() - dt.timedelta(days=1)).isoformat()}T22:15"
+def yesterday_evening(now: dt.datetime) -> str:
+    """A ``datetime-local`` value the evening before `now` (the server's pinned clock), in Hangzhou."""
+    return f"{(now.astimezone(LOCAL_TZ).date() - dt.timedelta(days=1)).isoformat()}T22:15"
 
 
-def fill_report(page: Any, title: str, category: str, severity: str, description: str) -> None:
+def fill_report(
+    page: Any, title: str, category: str, severity: str, description: str, now: dt.datetime
+) -> None:
     """Fill the report form on ``/incidents`` by its labels and send it."""
     form = page.locator("#report-incident")
     form.get_by_label("事件概述").fill(title)
     form.get_by_label("类别").select_option(label=category)
     form.get_by_label("严重程度").select_option(label=severity)
-    form.get_by_label("发生时间").fill(yesterday_evening())
+    form.get_by_label("发生时间").fill(yesterday_evening(now))
     form.get_by_label("涉及的目录（代码，逗号分隔）").fill(SOCIAL)
     form.get_by_label("详细说明").fill(description)
     form.get_by_role("button", name="报告").click()
 
 
-def report(page: Any, url: str, title: str) -> str:
+def report(page: Any, url: str, title: str, now: dt.datetime) -> str:
     """Report an incident through the form; the path of its page."""
     page.locator('nav a[data-nav="/incidents"]').click()
     page.wait_for_url(f"{url}/incidents")
-    fill_report(page, title, "数据泄露", "重大", "夜间发现某账号批量导出参保人员数据")
+    fill_report(page, title, "数据泄露", "重大", "夜间发现某账号批量导出参保人员数据", now)
     page.wait_for_url(re.compile(r"/incidents/\d+$"))
     return str(page.url).removeprefix(url)
 
@@ -82,11 +88,13 @@ def history(page: Any) -> list[list[str]]:
 
 
 @pytest.mark.req("REQ-28", "record", "notify")
-def test_a_reported_incident_reaches_the_data_bureau(portal: Any, pages: Pages) -> None:
+def test_a_reported_incident_reaches_the_data_bureau(
+    portal: Any, pages: Pages, pinned_now: dt.datetime
+) -> None:
     url, users = portal
     provider = pages.open()
     sign_in(provider, url, users, "zj_rst")
-    path = report(provider, url, "社保接口疑似数据泄露")
+    path = report(provider, url, "社保接口疑似数据泄露", pinned_now)
     incident = path.rsplit("/", 1)[1]
     facts = provider.locator("#incident")
     assert facts.get_attribute("data-state") == "reported"
@@ -124,11 +132,13 @@ def test_a_reported_incident_reaches_the_data_bureau(portal: Any, pages: Pages) 
 
 
 @pytest.mark.req("REQ-28", "remediation")
-def test_an_incident_is_worked_to_closure_and_stays_with_its_parties(portal: Any, pages: Pages) -> None:
+def test_an_incident_is_worked_to_closure_and_stays_with_its_parties(
+    portal: Any, pages: Pages, pinned_now: dt.datetime
+) -> None:
     url, users = portal
     provider = pages.open()
     sign_in(provider, url, users, "zj_rst")
-    path = report(provider, url, "接口鉴权失效")
+    path = report(provider, url, "接口鉴权失效", pinned_now)
     incident = path.rsplit("/", 1)[1]
     for move, note, state in (
         ("update", "已封禁异常账号", "remediating"),
@@ -175,19 +185,21 @@ def test_an_incident_is_worked_to_closure_and_stays_with_its_parties(portal: Any
     forgive(pages, 404, times=3)
 
 
-def test_a_report_without_a_title_or_a_move_without_a_note_changes_nothing(portal: Any, pages: Pages) -> None:
+def test_a_report_without_a_title_or_a_move_without_a_note_changes_nothing(
+    portal: Any, pages: Pages, pinned_now: dt.datetime
+) -> None:
     url, users = portal
     provider = pages.open()
     sign_in(provider, url, users, "zj_gat")
     provider.goto(f"{url}/incidents")
     before = provider.locator("#incident-list tr[data-incident]").count()
     # Left empty, the browser itself holds the form back and says the field is needed.
-    fill_report(provider, "", "数据篡改", "一般", "日志中发现异常写入")
+    fill_report(provider, "", "数据篡改", "一般", "日志中发现异常写入", pinned_now)
     assert provider.url == f"{url}/incidents"
     assert provider.locator("#incident-title").evaluate("e => e.validity.valueMissing") is True
     # Spaces pass the browser's check; the server refuses them and keeps what was typed.
     with provider.expect_response(f"{url}/incidents") as sent:
-        fill_report(provider, "   ", "数据篡改", "一般", "日志中发现异常写入")
+        fill_report(provider, "   ", "数据篡改", "一般", "日志中发现异常写入", pinned_now)
     assert sent.value.status == 400
     error = provider.locator("#error-title")
     assert error.get_attribute("role") == "alert" and "title" in error.inner_text()
@@ -196,7 +208,7 @@ def test_a_report_without_a_title_or_a_move_without_a_note_changes_nothing(porta
     provider.goto(f"{url}/incidents")
     assert provider.locator("#incident-list tr[data-incident]").count() == before, "nothing was made"
 
-    path = report(provider, url, "户籍库写入异常")
+    path = report(provider, url, "户籍库写入异常", pinned_now)
     provider.locator('form[data-move="update"] textarea').fill("   ")
     with provider.expect_response(f"{url}{path}/update") as moved:
         provider.locator('form[data-move="update"] button').click()

@@ -8,6 +8,7 @@ Each journey leaves a screenshot of its last page in ``test-artifacts/screenshot
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 from playwright import sync_api
 
 from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, bearer, demo_users, serving
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,10 +43,12 @@ if not CHROMIUM.exists():
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
+def portal(
+    tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime
+) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
     home = tmp_path_factory.mktemp("browser") / "home"
-    build_demo(home, scale=0.02)
-    with serving(home) as server:
+    build_demo(home, scale=0.02, clock=fixed_clock(pinned_now))
+    with serving(home, now=pinned_now) as server:
         yield server.url, demo_users(home)
 
 

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, demo_users, serving
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
+from pubdata.workflow.working_days import LOCAL_TZ
 from test_browser_portal import CHROMIUM, SHOTS, browser, sign_in
 
 __all__ = ["browser"]  # the shared Chromium of the portal's journeys
@@ -21,10 +23,12 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is mi
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
+def portal(
+    tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime
+) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
     home = tmp_path_factory.mktemp("browser-flow") / "home"
-    build_demo(home, scale=0.02)
-    with serving(home) as server:
+    build_demo(home, scale=0.02, clock=fixed_clock(pinned_now))
+    with serving(home, now=pinned_now) as server:
         yield server.url, demo_users(home)
 
 
@@ -59,7 +63,9 @@ def pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[Pages]:
     assert not made.problems, made.problems
 
 
-def test_request_from_cart_to_a_narrower_masked_grant(portal: Any, pages: Pages) -> None:
+def test_request_from_cart_to_a_narrower_masked_grant(
+    portal: Any, pages: Pages, pinned_now: dt.datetime
+) -> None:
     url, users = portal
     union = pages.open()
     sign_in(union, url, users, "jx_zgh")
@@ -76,7 +82,7 @@ def test_request_from_cart_to_a_narrower_masked_grant(portal: Any, pages: Pages)
     union.wait_for_url(f"{url}/cart")
     row = union.locator(f'#cart-items tr[data-entry="{SOCIAL}"]')
     assert "employer_uscc" not in row.inner_text() and "id_number" in row.inner_text()
-    today = dt.date.today()
+    today = pinned_now.astimezone(LOCAL_TZ).date()  # the server's clock, pinned
     union.get_by_label("法律依据或履职依据").fill("《中华人民共和国工会法》第六条")
     union.get_by_label("用途", exact=True).fill(PARK_PURPOSE)
     union.get_by_label("应用场景").fill("园区职工参保核查")

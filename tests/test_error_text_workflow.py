@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pubdata.clock import fixed_clock
 from pubdata.db.models import RequestItem
 from pubdata.demo.build import build_demo
 from pubdata.errors import InputError, RuleViolation
@@ -35,8 +36,8 @@ from requests_support import (
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     home: Path = tmp_path_factory.mktemp("workflow-text") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=fixed_clock(NOW))
+    workspace = Workspace.open(home, clock=fixed_clock(NOW))
     ensure_user(workspace, PROVIDER, HRSS, Role.PROVIDER)
     return workspace
 

@@ -10,6 +10,7 @@ unfinished``: the access is on record although its closing event never came.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from gateway_support import bearer, demo_users, pubdata_cli, serving
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
 
 #: The provider of the population entry reads it itself; a triple self-join makes an answer long
@@ -36,9 +38,9 @@ ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Path:
     home = tmp_path_factory.mktemp("export-crash") / "home"
-    build_demo(home, scale=0.02)
+    build_demo(home, scale=0.02, clock=fixed_clock(pinned_now))
     return home
 
 
@@ -54,10 +56,10 @@ def _unfinished(home: Path) -> list[dict[str, object]]:
     return found
 
 
-def _stream_then_kill(home: Path, token: str, fmt: str) -> tuple[bytes, Exception | None]:
+def _stream_then_kill(home: Path, token: str, fmt: str, now: dt.datetime) -> tuple[bytes, Exception | None]:
     received = b""
     with (
-        serving(home) as server,
+        serving(home, now=now) as server,
         httpx.Client(timeout=60) as client,
         client.stream(
             "POST", f"{server.url}/api/v1/query", json={**BODY, "format": fmt}, headers=bearer(token)
@@ -78,9 +80,11 @@ def _stream_then_kill(home: Path, token: str, fmt: str) -> tuple[bytes, Exceptio
 
 @pytest.mark.req("REQ-40", "downloads")
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "arrow", "parquet"])
-def test_a_server_killed_mid_export_leaves_the_client_with_an_error(home: Path, token: str, fmt: str) -> None:
+def test_a_server_killed_mid_export_leaves_the_client_with_an_error(
+    home: Path, token: str, fmt: str, pinned_now: dt.datetime
+) -> None:
     before = _unfinished(home)
-    received, failure = _stream_then_kill(home, token, fmt)
+    received, failure = _stream_then_kill(home, token, fmt, pinned_now)
     assert received, "the first chunk arrived before the kill"
     assert isinstance(failure, httpx.RemoteProtocolError | httpx.ReadError), (
         f"the broken {fmt} export ended without an error after {len(received)} bytes"
@@ -96,9 +100,9 @@ def test_a_server_killed_mid_export_leaves_the_client_with_an_error(home: Path, 
     assert detail["access_action"] == f"export.{fmt}" and detail["entries"] == ["gat_population"]
 
 
-def test_a_finished_export_closes_its_stream_event(home: Path, token: str) -> None:
+def test_a_finished_export_closes_its_stream_event(home: Path, token: str, pinned_now: dt.datetime) -> None:
     before = _unfinished(home)
-    with serving(home) as server:
+    with serving(home, now=pinned_now) as server:
         small = {**BODY, "sql": "SELECT * FROM gat_population LIMIT 5", "format": "csv"}
         answer = httpx.post(f"{server.url}/api/v1/query", json=small, headers=bearer(token), timeout=60)
         assert answer.status_code == 200

@@ -9,6 +9,7 @@ verifies — until one byte of one event is changed in the SQLite file.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from gateway_support import (
     raw_rows,
     serving,
 )
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
 from pubdata.workspace import Workspace
 
@@ -46,15 +48,15 @@ FORMATS = ("json", "csv", "jsonl", "arrow")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime) -> Path:
     path = tmp_path_factory.mktemp("journey") / "home"
-    build_demo(path, scale=0.02)
+    build_demo(path, scale=0.02, clock=fixed_clock(pinned_now))
     return path
 
 
 @pytest.fixture(scope="module")
-def server(home: Path) -> Iterator[Server]:
-    with serving(home) as running:
+def server(home: Path, pinned_now: dt.datetime) -> Iterator[Server]:
+    with serving(home, now=pinned_now) as running:
         yield running
 
 

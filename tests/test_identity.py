@@ -26,6 +26,7 @@ from pubdata.catalog.classes import OrgType
 from pubdata.catalog.service import register_organisation
 from pubdata.catalog.specs import OrganisationSpec
 from pubdata.cli.main import app
+from pubdata.clock import Clock
 from pubdata.db.models import ApiToken, AuditEvent, User
 from pubdata.db.session import head_revision, make_engine, upgrade
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
@@ -572,25 +573,27 @@ def test_identities_on_postgresql(pg_workspace: Workspace) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def demo(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Iterator[Path]:
     from pubdata.demo import build_demo
 
     home = tmp_path_factory.mktemp("demo") / "home"
-    build_demo(home, scale=0.02)
+    build_demo(home, scale=0.02, clock=pinned_clock)
     yield home
 
 
 @pytest.mark.req("REQ-4", "roles")
-def test_demo_accounts_hold_a_user_and_a_working_token_for_every_role(demo: Path) -> None:
+def test_demo_accounts_hold_a_user_and_a_working_token_for_every_role(
+    demo: Path, pinned_clock: Clock
+) -> None:
     path = demo / "demo-accounts.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     users = json.loads(path.read_text("utf-8"))["users"]
     assert {r for u in users for r in u["roles"]} == {r.value for r in Role}  # every role has an account
-    workspace = Workspace.open(demo)
+    workspace = Workspace.open(demo, clock=pinned_clock)
     by_role = {}
     for account in users:
         with workspace.sessions() as session, session.begin():
-            caller = authenticate_token(session, account["token"])
+            caller = authenticate_token(session, account["token"], workspace.clock())
             by_role[account["roles"][0]] = caller.organisation.short_name if caller.organisation else None
             assert caller.token_id == account["token_id"]
             assert {s.value for s in caller.scopes} == set(account["scopes"])

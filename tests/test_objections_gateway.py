@@ -36,6 +36,7 @@ from objections_support import (
     state_of,
 )
 from pubdata.api.app import create_app
+from pubdata.clock import fixed_clock
 from pubdata.demo.build import build_demo
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.identity import issue_token
@@ -51,8 +52,8 @@ FORMATS = ("json", "jsonl", "csv", "arrow", "parquet", "xlsx")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     home = tmp_path_factory.mktemp("disputed") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=fixed_clock(NOW))
+    workspace = Workspace.open(home, clock=fixed_clock(NOW))
     add_accounts(workspace)
     # The demo flags an objection of its own on this entry; the provider upholds it first, so that
     # the marks these tests count are their own.

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pubdata import audit
+from pubdata.clock import fixed_clock
 from pubdata.db.models import Grant, Notification, RequestItem
 from pubdata.demo.build import build_demo
 from pubdata.gateway.access import AccessDenied
@@ -44,8 +45,8 @@ MASKED_ID = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     home: Path = tmp_path_factory.mktemp("requests") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=fixed_clock(NOW))
+    workspace = Workspace.open(home, clock=fixed_clock(NOW))
     ensure_user(workspace, PROVIDER, HRSS, Role.PROVIDER)
     # The demo shares social insurance with the union directly; the workflow's grant must be the one.
     with workspace.sessions() as session, session.begin():

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from pubdata import audit
 from pubdata.api.app import create_app
 from pubdata.cli.main import app as cli
+from pubdata.clock import fixed_clock
 from pubdata.db.models import AuditEvent, Grant, RequestItem
 from pubdata.demo.build import build_demo
 from pubdata.errors import InputError, RuleViolation
@@ -49,8 +50,8 @@ LOCAL = dt.timezone(dt.timedelta(hours=8))
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     home: Path = tmp_path_factory.mktemp("request-rules") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=fixed_clock(NOW))
+    workspace = Workspace.open(home, clock=fixed_clock(NOW))
     ensure_user(workspace, PROVIDER, HRSS, Role.PROVIDER)
     ensure_user(workspace, "nx_zgh", "湖州市南浔区总工会", Role.CONSUMER)
     return workspace
@@ -330,8 +331,8 @@ def test_the_cli_files_a_request_and_runs_the_tick(workspace: Workspace) -> None
 
 
 def test_approval_racing_a_refusal_has_one_winner_on_postgresql(pg_workspace: Workspace) -> None:
-    build_demo(pg_workspace.home, scale=0.02)
-    workspace = Workspace.open(pg_workspace.home)
+    build_demo(pg_workspace.home, scale=0.02, clock=fixed_clock(NOW))
+    workspace = Workspace.open(pg_workspace.home, clock=fixed_clock(NOW))
     assert workspace.db_url.startswith("postgresql")
     ensure_user(workspace, PROVIDER, HRSS, Role.PROVIDER)
     for _ in range(3):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pubdata import audit
+from pubdata.clock import fixed_clock
 from pubdata.db.models import RequestItem, SharingRequest
 from pubdata.demo.build import build_demo
 from pubdata.errors import RuleViolation
@@ -46,8 +47,8 @@ PEOPLE_STEPS = [
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     home: Path = tmp_path_factory.mktemp("request-states") / "home"
-    build_demo(home, scale=0.02)
-    workspace = Workspace.open(home)
+    build_demo(home, scale=0.02, clock=fixed_clock(NOW))
+    workspace = Workspace.open(home, clock=fixed_clock(NOW))
     ensure_user(workspace, PROVIDER, HRSS, Role.PROVIDER)
     ensure_user(workspace, "hrss_consumer", HRSS, Role.CONSUMER)
     ensure_user(workspace, "jx_zgh_provider", "嘉兴市总工会", Role.PROVIDER)

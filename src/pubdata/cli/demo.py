@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pubdata.cli.options import Home, Json
+from pubdata.cli.options import Home, Json, Now, clock_of
 from pubdata.cli.render import err, fields_block, jsonable, print_json, records, success, table
 from pubdata.cli.server import run_server
+from pubdata.clock import Clock
 from pubdata.workspace import Workspace, resolve_home
 
 
@@ -33,6 +34,7 @@ def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     as_json: Json = False,
+    now: Now = None,
 ) -> None:
     """Build a demo province (organisations, entries, messy files, versions) and serve it.
 
@@ -42,6 +44,7 @@ def demo(
     from pubdata.demo.build import ACCOUNTS_FILE
 
     path = resolve_home(home)
+    clock = clock_of(now)
     accounts = path / ACCOUNTS_FILE
     url = None if no_serve else f"http://{host}:{port}/"
     if accounts.exists():
@@ -50,7 +53,7 @@ def demo(
         else:
             success(f"the demo is already built in {path} (accounts: {accounts}); remove it to build afresh")
     else:
-        summary = _build(path, scale, quiet=as_json)
+        summary = _build(path, scale, quiet=as_json, clock=clock)
         if as_json:
             print_json({"home": path, "summary": summary, "accounts": accounts, "url": url})
         else:
@@ -58,7 +61,7 @@ def demo(
     if url is not None:
         if not as_json:
             _announce_portal(url, accounts)
-        run_server(Workspace.open(path), host, port)
+        run_server(Workspace.open(path, clock=clock), host, port)
 
 
 def _announce_portal(url: str, accounts: Path) -> None:
@@ -70,7 +73,7 @@ def _announce_portal(url: str, accounts: Path) -> None:
     table(f"Portal: {url}", ["login", "password", "roles", "organisation"], rows)
 
 
-def _build(path: Path, scale: float, quiet: bool) -> Any:
+def _build(path: Path, scale: float, quiet: bool, clock: Clock) -> Any:
     from pubdata.demo.build import build_demo
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -80,7 +83,7 @@ def _build(path: Path, scale: float, quiet: bool) -> Any:
         def report(description: str, done: int, total: int) -> None:
             progress.update(task, description=description, completed=done, total=total)
 
-        return build_demo(path, scale, report)
+        return build_demo(path, scale, report, clock=clock)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ from pubdata.cli import objections as objections_cli
 from pubdata.cli import requests as requests_cli
 from pubdata.cli import usage as usage_cli
 from pubdata.cli.errors import ReportingGroup, warn
-from pubdata.cli.options import Home, Json, open_workspace
+from pubdata.cli.options import Home, Json, Now, clock_of, open_workspace
 from pubdata.cli.render import fields_block, print_json, success
 from pubdata.cli.server import run_server
 from pubdata.db.urls import DB_URL_ENV, masked, password, read_url_file
@@ -140,6 +140,9 @@ def serve(
     home: Home = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    now: Now = None,
 ) -> None:
     """Serve the read-only catalogue API (OpenAPI at /openapi.json)."""
-    run_server(open_workspace(home), host, port)
+    workspace = open_workspace(home)
+    workspace.clock = clock_of(now)
+    run_server(workspace, host, port)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from pubdata.clock import Clock, fixed_clock, parse_moment, system_clock
 from pubdata.workspace import Workspace
 
 
@@ -33,8 +34,19 @@ Actor = Annotated[
         "--actor", "--operator", show_default="cli:$USER", help="Who is acting, as recorded in the audit log."
     ),
 ]
+#: Replays and tests: the instant the app (and a demo's cases) take for now; hidden from the help,
+#: since a person serving the platform wants the wall clock.
+Now = Annotated[
+    str | None,
+    typer.Option("--now", hidden=True, help="Pin the clock at an ISO date-time."),
+]
 #: Default of `Actor` options, resolved once per process.
 ACTOR = default_actor()
+
+
+def clock_of(now: str | None) -> Clock:
+    """The clock a `Now` option asks for: pinned when given, else the system clock."""
+    return fixed_clock(parse_moment(now)) if now else system_clock
 
 
 def open_workspace(home: Path | None) -> Workspace:
