@@ -35,6 +35,8 @@ _INSERT_SUBJECTS = {
     "postgresql": "INSERT INTO audit_subjects (subject_hash, event_id)"
     " SELECT value, :event FROM json_array_elements_text(CAST(:hashes AS json)) AS value",
 }
+#: Hashes per statement: bounds the JSON text (~66 MB) whatever the size of the answer.
+_PER_STATEMENT = 1_000_000
 
 
 def record(
@@ -123,6 +125,8 @@ def _index(session: Session, event_id: int, hashes: pa.Array) -> None:
         rows = [{"subject_hash": h, "event_id": event_id} for h in hashes.to_pylist()]
         session.execute(insert(AuditSubject), rows)
         return
-    whole = pa.ListArray.from_arrays(pa.array([0, len(hashes)], pa.int32()), hashes)
-    joined = pc.binary_join(whole, '","')[0].as_py()
-    session.execute(text(statement), {"event": event_id, "hashes": f'["{joined}"]'})
+    for start in range(0, len(hashes), _PER_STATEMENT):
+        part = hashes.slice(start, _PER_STATEMENT)
+        whole = pa.ListArray.from_arrays(pa.array([0, len(part)], pa.int32()), part)
+        joined = pc.binary_join(whole, '","')[0].as_py()
+        session.execute(text(statement), {"event": event_id, "hashes": f'["{joined}"]'})
