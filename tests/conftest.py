@@ -9,12 +9,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from pubdata.clock import Clock, fixed_clock, parse_moment
 from pubdata.conformance import pytest_collection_modifyitems  # noqa: F401 - the REQ properties hook
 from pubdata.workspace import Workspace
+
+# Hypothesis's per-example deadline measures the machine, not the code: on two shared cores a
+# 0.5 ms example sometimes takes 260 ms. Properties are about answers; time limits have their own tests.
+settings.register_profile("pubdata", deadline=None)
+settings.load_profile("pubdata")
+
+# The CLI speaks the locale's language; the suite reads English unless a test sets a locale itself.
+for _variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_variable, None)
+os.environ["LANG"] = "C.UTF-8"
 
 #: The instant the clock-bound tests (``@pytest.mark.clock``) run at, unless ``PUBDATA_TEST_NOW``
 #: (an ISO date or date-time) moves it: `test.sh` runs them again at other dates, so that a suite

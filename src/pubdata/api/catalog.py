@@ -103,7 +103,10 @@ def get_versions(code: CodePath, workspace: WorkspaceDep, session: SessionDep) -
 @router.get(
     "/entries/{code}/versions/{version}/quality",
     response_model=QualityOut,
-    responses=_NOT_FOUND,
+    responses={
+        **_NOT_FOUND,
+        401: {"model": ErrorOut, "description": "A bearer token was sent and is not a valid one."},
+    },
     summary="Quality report of a version",
 )
 def get_quality(
