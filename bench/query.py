@@ -29,15 +29,20 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bench.support import APPLICATION, ENTRY, PURPOSE, BenchWorld, bench_world
+from pubdata import audit
+from pubdata.catalog.service import get_entry
 from pubdata.db.models import utcnow
 from pubdata.gateway.access import AccessDecision, decide
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.identity import authenticate_token
 from pubdata.gateway.referenced import referenced_entries
 from pubdata.gateway.rewrite import rewrite
+from pubdata.gateway.rewrite.attach_subjects import SUBJECT_PREFIX
 from pubdata.gateway.roles import Principal
+from pubdata.gateway.served_subjects import with_subjects
 
 THREADS = 2
 MEMORY_LIMIT = "1GB"
@@ -91,19 +96,29 @@ class Gateway:
             )
 
     def prepare(self, sql: str) -> tuple[str, dict[str, list[str]], dict[str, bytes]]:
-        """The enforced SQL, its relations (internal name → files) and the request's variables."""
+        """The enforced SQL, its relations (internal name → files) and the request's variables —
+        with the hidden subject columns the API adds so that who-accessed finds every served record."""
         decision = self.decide(sql)
-        result = rewrite(sql, decision.policy)
+        with self.world.workspace.sessions() as session:
+            entries = {code: get_entry(session, code) for code in decision.policy.tables}
+            result = rewrite(sql, with_subjects(decision.policy, entries))
         files = self.world.file_uris()
         tables = {decision.policy.tables[code].internal_name: files for code in result.tables}
-        return result.sql, tables, dict(decision.variables)
+        variables = dict(decision.variables)
+        if result.subject_columns:
+            variables.update(audit.subject_hash_variables(self.world.home))
+        return result.sql, tables, variables
 
     def run(self, sql: str) -> pa.Table:
         return self.run_engine(*self.prepare(sql))
 
     def run_engine(self, sql: str, tables: dict[str, list[str]], variables: dict[str, bytes]) -> pa.Table:
         with self.engine.run(sql, tables, variables, batch_rows=BATCH_ROWS) as stream:
-            return stream.read_all()
+            table = stream.read_all()
+        hidden = [name for name in table.column_names if name.startswith(SUBJECT_PREFIX)]
+        for name in hidden:  # what the subject index gathers of each answer
+            pc.unique(table.column(name))
+        return table.drop_columns(hidden)
 
     def close(self) -> None:
         self.engine.close()
