@@ -346,7 +346,10 @@ def run_query(
     except QueryError as failure:
         raise call.refuse(failure, "engine") from None
     subjects = SubjectIndex(
-        workspace, stream.schema, subject_columns(stream.schema, result, summary.raw_subject_fields)
+        workspace,
+        stream.schema,
+        subject_columns(stream.schema, result, summary.raw_subject_fields),
+        result.subject_columns,
     )
     if aggregated := aggregated_subjects(policy, result):
         call.detail["subjects_aggregated"] = aggregated

@@ -15,7 +15,7 @@ then lists the entries whose subjects were aggregated (`aggregated_subjects`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 import duckdb
@@ -99,9 +99,13 @@ def subject_columns(schema: pa.Schema, result: RewriteResult, raw_fields: frozen
 class SubjectIndex:
     """Keyed hashes of the subjects an answer served, gathered batch by batch."""
 
-    def __init__(self, workspace: Workspace, schema: pa.Schema, columns: list[int]) -> None:
+    def __init__(
+        self, workspace: Workspace, schema: pa.Schema, columns: list[int], hashed: Collection[str] = ()
+    ) -> None:
         self.columns = columns
-        self.hidden = [i for i, name in enumerate(schema.names) if name.startswith(SUBJECT_PREFIX)]
+        #: The top's hidden hash columns (`RewriteResult.subject_columns`); a star may bring up other
+        #: hidden columns, raw keys from below the top: they are dropped, never indexed.
+        self.hidden = [i for i, name in enumerate(schema.names) if name in hashed]
         self.shown = visible(schema)
         self.schema = pa.schema([schema.field(i) for i in self.shown])
         #: Distinct hashes per batch, merged by `hashes`: Arrow arrays, never a Python str per subject
