@@ -7,6 +7,8 @@ Three sides answer each query over the same Parquet files (the entry's current D
   connection, cursor, guard, temp view, time budget) → all batches read into one Arrow table;
 - **engine**: only the last step, the already-rewritten SQL on the sandboxed engine, to show how
   much of the difference is the per-request fixed cost and how much is masking and filtering;
+- **policy**: the gateway's path without the hidden subject columns, i.e. what enforcement costs
+  before the keyed hash of every served person that indexes who accessed whom (REQ-41);
 - **raw DuckDB**: the query as written, neither masked nor filtered, on a plain connection with the
   same thread count and memory limit, over ``read_parquet([...])`` of the same files, read with the
   same batch size.
@@ -95,13 +97,17 @@ class Gateway:
                 row_limit=None,
             )
 
-    def prepare(self, sql: str) -> tuple[str, dict[str, list[str]], dict[str, bytes]]:
+    def prepare(self, sql: str, subjects: bool = True) -> tuple[str, dict[str, list[str]], dict[str, bytes]]:
         """The enforced SQL, its relations (internal name → files) and the request's variables —
-        with the hidden subject columns the API adds so that who-accessed finds every served record."""
+        with the hidden subject columns the API adds so that who-accessed finds every served record
+        (without them when `subjects` is false: the price of enforcement alone)."""
         decision = self.decide(sql)
-        with self.world.workspace.sessions() as session:
-            entries = {code: get_entry(session, code) for code in decision.policy.tables}
-            result = rewrite(sql, with_subjects(decision.policy, entries))
+        policy = decision.policy
+        if subjects:
+            with self.world.workspace.sessions() as session:
+                entries = {code: get_entry(session, code) for code in decision.policy.tables}
+                policy = with_subjects(decision.policy, entries)
+        result = rewrite(sql, policy)
         files = self.world.file_uris()
         tables = {decision.policy.tables[code].internal_name: files for code in result.tables}
         variables = dict(decision.variables)
@@ -109,8 +115,8 @@ class Gateway:
             variables.update(audit.subject_hash_variables(self.world.home))
         return result.sql, tables, variables
 
-    def run(self, sql: str) -> pa.Table:
-        return self.run_engine(*self.prepare(sql))
+    def run(self, sql: str, subjects: bool = True) -> pa.Table:
+        return self.run_engine(*self.prepare(sql, subjects))
 
     def run_engine(self, sql: str, tables: dict[str, list[str]], variables: dict[str, bytes]) -> pa.Table:
         with self.engine.run(sql, tables, variables, batch_rows=BATCH_ROWS) as stream:
@@ -173,6 +179,7 @@ def measure_case(gateway: Gateway, raw: RawDuckDB, name: str, sql: str, rounds: 
     sides: dict[str, Callable[[], object]] = {
         "gateway": lambda: gateway.run(sql),
         "engine": lambda: gateway.run_engine(*enforced),
+        "policy": lambda: gateway.run(sql, subjects=False),
         "raw": lambda: raw.run(sql),
     }
     times: dict[str, list[float]] = {side: [] for side in sides}
@@ -186,7 +193,7 @@ def measure_case(gateway: Gateway, raw: RawDuckDB, name: str, sql: str, rounds: 
     # the other in the same round is steadier than the ratio of two medians taken over all rounds.
     paired = {
         side: statistics.median(ours / raw for ours, raw in zip(times[side], times["raw"], strict=True))
-        for side in ("gateway", "engine")
+        for side in ("gateway", "engine", "policy")
     }
     return {
         "query": name,
@@ -197,6 +204,8 @@ def measure_case(gateway: Gateway, raw: RawDuckDB, name: str, sql: str, rounds: 
         "raw_s": medians["raw"],
         "ratio": round(paired["gateway"], 3),
         "engine_ratio": round(paired["engine"], 3),
+        "policy_s": medians["policy"],
+        "policy_ratio": round(paired["policy"], 3),
         "ratio_of_medians": round(medians["gateway"] / medians["raw"], 3),
         "samples_s": times,
     }
@@ -263,6 +272,7 @@ def _print(rows: int, cases: list[dict[str, Any]], latencies: dict[str, Any]) ->
         "raw s",
         "ratio (goal ≤ 1.10)",
         "engine ratio",
+        "policy ratio",
     ):
         table.add_column(column, justify="left" if column == "query" else "right")
     for c in cases:
@@ -274,6 +284,7 @@ def _print(rows: int, cases: list[dict[str, Any]], latencies: dict[str, Any]) ->
             f"{c['raw_s']:.3f}",
             f"{c['ratio']:.2f}",
             f"{c['engine_ratio']:.2f}",
+            f"{c['policy_ratio']:.2f}",
         )
     console = Console(width=120)
     console.print(table)
