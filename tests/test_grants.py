@@ -32,7 +32,7 @@ from pubdata.catalog.classes import (
 from pubdata.catalog.service import create_entry, get_entry, publish_entry, register_organisation
 from pubdata.catalog.specs import EntrySpec, FieldSpec, OrganisationSpec
 from pubdata.cli.main import app as cli
-from pubdata.db.models import AuditEvent, Grant, utcnow
+from pubdata.db.models import AuditEvent, Grant
 from pubdata.errors import InputError, NotFound, RuleViolation
 from pubdata.gateway.assessments import assess_level, find_covering, record_assessment
 from pubdata.gateway.grants import (
@@ -51,7 +51,8 @@ from pubdata.store.delta import DatasetStore
 from pubdata.workspace import Workspace
 
 SETTINGS = Settings()
-NOW = utcnow()
+#: A fixed instant: the library calls take it as `now`, the CLI as its root ``--now``.
+NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(days=30)
 runner = CliRunner()
 
@@ -389,7 +390,8 @@ def test_cli_grants_add_list_renew_revoke(world: World) -> None:
     until = (NOW + dt.timedelta(days=20)).date().isoformat()
     added = runner.invoke(
         cli,
-        ["grants", "add", "--home", home, "--org", UNION, "--app", "union_care", "--entry", "people",
+        ["--now", NOW.isoformat(), "grants", "add", "--home", home, "--org", UNION, "--app", "union_care",
+         "--entry", "people",
          "--field", "name", "--field", "division_code", "--region-prefix", "3304", "--region-field",
          "division_code", "--deid", "name=mask_name",
          "--deid", "division_code=generalise_division:level=county",
@@ -402,19 +404,37 @@ def test_cli_grants_add_list_renew_revoke(world: World) -> None:
         "function": "generalise_division",
         "params": {"level": "county"},
     }
-    listed = runner.invoke(cli, ["grants", "list", "--home", home, "--entry", "people", "--json"])
+    listed = runner.invoke(
+        cli, ["--now", NOW.isoformat(), "grants", "list", "--home", home, "--entry", "people", "--json"]
+    )
     assert listed.exit_code == 0, listed.output
     assert facts["id"] in [g["id"] for g in json.loads(listed.output)]
     renewed = runner.invoke(
-        cli, ["grants", "renew", str(facts["id"]), "--home", home, "--days", "60", "--json"]
+        cli,
+        [
+            "--now",
+            NOW.isoformat(),
+            "grants",
+            "renew",
+            str(facts["id"]),
+            "--home",
+            home,
+            "--days",
+            "60",
+            "--json",
+        ],
     )
     assert renewed.exit_code == 0, renewed.output
     assert json.loads(renewed.output)["policy_version"] == 2
-    revoked = runner.invoke(cli, ["grants", "revoke", str(facts["id"]), "--home", home, "--reason", "结束"])
+    revoked = runner.invoke(
+        cli,
+        ["--now", NOW.isoformat(), "grants", "revoke", str(facts["id"]), "--home", home, "--reason", "结束"],
+    )
     assert revoked.exit_code == 0, revoked.output
     refused = runner.invoke(
         cli,
-        ["grants", "add", "--home", home, "--org", UNION, "--app", "union_care", "--entry", "secrets",
+        ["--now", NOW.isoformat(), "grants", "add", "--home", home, "--org", UNION, "--app", "union_care",
+         "--entry", "secrets",
          "--field", "note", "--purpose", "x", "--legal-basis", "y", "--days", "5"],
     )  # fmt: skip
     assert refused.exit_code != 0 and "not shared" in refused.output
@@ -470,12 +490,13 @@ def test_cli_assessments_add_and_list(world: World) -> None:
     home = str(world.home)
     added = runner.invoke(
         cli,
-        ["assessments", "add", "--home", home, "--entry", "firms", "--entry", "subsidies",
+        ["--now", NOW.isoformat(), "assessments", "add", "--home", home, "--entry", "firms",
+         "--entry", "subsidies",
          "--conclusion", "企业与补贴可关联", "--approved-by", "安全官", "--days", "90", "--json"],
     )  # fmt: skip
     assert added.exit_code == 0, added.output
     facts = json.loads(added.output)
     assert facts["entry_codes"] == ["firms", "subsidies"] and facts["result_level"] == 4
-    listed = runner.invoke(cli, ["assessments", "list", "--home", home, "--json"])
+    listed = runner.invoke(cli, ["--now", NOW.isoformat(), "assessments", "list", "--home", home, "--json"])
     assert listed.exit_code == 0, listed.output
     assert facts["id"] in [a["id"] for a in json.loads(listed.output)]

@@ -14,10 +14,7 @@ TESTS = Path(__file__).parent
 #: Calls that read the wall clock (the models' `utcnow`, the clock module's `system_clock`, the stdlib's).
 WALL_CLOCK = re.compile(r"\b(?:datetime\.now|datetime\.utcnow|date\.today|utcnow|system_clock)\(")
 #: Files allowed to read the wall clock, each with the reason; keep this short.
-ALLOWED = {
-    # Its command-line half drives `pubdata grants`, which judges grant periods at the system clock.
-    "test_grants.py": "NOW = utcnow()",
-}
+ALLOWED: dict[str, str] = {}
 
 
 def test_no_test_reads_the_wall_clock() -> None:

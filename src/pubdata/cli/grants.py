@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from pubdata.catalog.service import get_entry
-from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
+from pubdata.cli.options import ACTOR, Actor, Home, Json, current_clock, reading, writing
 from pubdata.cli.render import fields_block, print_json, success, table
-from pubdata.db.models import SecurityAssessment, utcnow
+from pubdata.db.models import SecurityAssessment
 from pubdata.errors import InputError
 from pubdata.gateway import assessments, grants
 
@@ -97,7 +97,7 @@ def add_grant(
     as_json: Json = False,
 ) -> None:
     """Grant an organisation's application the use of an entry, from now on."""
-    now = utcnow()
+    now = current_clock()()
     with writing(home) as (workspace, session):
         settings = workspace.settings.for_tenant(get_entry(session, entry).provider.division_code)
         grant = grants.grant_access(
@@ -132,7 +132,7 @@ def list_grants(
     as_json: Json = False,
 ) -> None:
     """Grants with their fields, rows, purpose, period and state."""
-    now = utcnow()
+    now = current_clock()()
     with reading(home) as (_workspace, session):
         found = [
             {**grants.grant_facts(g), "state": grants.grant_state(g, now)}
@@ -167,7 +167,7 @@ def revoke_grant(
 ) -> None:
     """Revoke a grant; queries under it are refused at once."""
     with writing(home) as (_workspace, session):
-        grants.revoke_grant(session, grant_id, actor=actor, reason=reason)
+        grants.revoke_grant(session, grant_id, actor=actor, reason=reason, now=current_clock()())
     success(f"revoked grant {grant_id}")
 
 
@@ -181,7 +181,7 @@ def renew_grant(
     as_json: Json = False,
 ) -> None:
     """Give a grant a new end; its policy version goes up by one."""
-    now = utcnow()
+    now = current_clock()()
     with writing(home) as (workspace, session):
         grant = grants.get_grant(session, grant_id)
         settings = workspace.settings.for_tenant(grant.entry.provider.division_code)
@@ -224,7 +224,7 @@ def add_assessment(
     as_json: Json = False,
 ) -> None:
     """Record an approved security assessment covering a combination of entries."""
-    now = utcnow()
+    now = current_clock()()
     with writing(home) as (_workspace, session):
         row = assessments.record_assessment(
             session,

@@ -20,7 +20,7 @@ from pubdata.cli import objections as objections_cli
 from pubdata.cli import requests as requests_cli
 from pubdata.cli import usage as usage_cli
 from pubdata.cli.errors import ReportingGroup, warn
-from pubdata.cli.options import Home, Json, Now, clock_of, open_workspace
+from pubdata.cli.options import Home, Json, Now, clock_of, open_workspace, pin_clock
 from pubdata.cli.render import fields_block, print_json, success
 from pubdata.cli.server import run_server
 from pubdata.db.urls import DB_URL_ENV, masked, password, read_url_file
@@ -51,8 +51,10 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    now: Now = None,
 ) -> None:
     """Public-data catalogue, versioned store and ingestion (Zhejiang Public Data Regulation)."""
+    pin_clock(now)
 
 
 @app.command()

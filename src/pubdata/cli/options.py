@@ -44,13 +44,27 @@ Now = Annotated[
 ACTOR = default_actor()
 
 
+#: The clock of this invocation: the system clock unless the root's hidden ``--now`` pinned it.
+_clock: list[Clock] = [system_clock]
+
+
+def pin_clock(now: str | None) -> None:
+    """Set this invocation's clock (the root callback calls it for every command)."""
+    _clock[0] = fixed_clock(parse_moment(now)) if now else system_clock
+
+
+def current_clock() -> Clock:
+    """The clock every command judges periods and stamps actions at."""
+    return _clock[0]
+
+
 def clock_of(now: str | None) -> Clock:
-    """The clock a `Now` option asks for: pinned when given, else the system clock."""
-    return fixed_clock(parse_moment(now)) if now else system_clock
+    """The clock a `Now` option asks for: pinned when given, else this invocation's clock."""
+    return fixed_clock(parse_moment(now)) if now else current_clock()
 
 
 def open_workspace(home: Path | None) -> Workspace:
-    return Workspace.open(home)
+    return Workspace.open(home, clock=current_clock())
 
 
 @contextmanager
