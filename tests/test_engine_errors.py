@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from gateway_support import JIAXING, PARK_APP, SOCIAL, bearer, demo_users, raw_rows
 from pubdata import audit
 from pubdata.api.app import create_app
+from pubdata.clock import Clock
 from pubdata.demo.build import build_demo
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.engine_failures import FailureKind, QueryFailed, explain, kind_of
@@ -51,15 +52,15 @@ class Secret:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Path:
     path = tmp_path_factory.mktemp("engine-errors") / "home"
-    build_demo(path, scale=0.02)
+    build_demo(path, scale=0.02, clock=pinned_clock)
     return path
 
 
 @pytest.fixture(scope="module")
-def workspace(home: Path) -> Workspace:
-    return Workspace.open(home)
+def workspace(home: Path, pinned_clock: Clock) -> Workspace:
+    return Workspace.open(home, clock=pinned_clock)
 
 
 @pytest.fixture(scope="module")

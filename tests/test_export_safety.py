@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from gateway_support import demo_users
 from pubdata.api.app import create_app
 from pubdata.cli.main import app as cli
+from pubdata.clock import Clock
 from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
 from pubdata.gateway.csv_cells import FORMULA_STARTS, neutralise_text
@@ -149,15 +150,15 @@ def test_xlsx_writes_zoned_timestamps_as_shanghai_wall_time() -> None:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Path:
     path = tmp_path_factory.mktemp("export-safety") / "home"
-    build_demo(path, scale=0.02)
+    build_demo(path, scale=0.02, clock=pinned_clock)
     return path
 
 
 @pytest.fixture(scope="module")
-def client(home: Path) -> Iterator[TestClient]:
-    workspace = Workspace.open(home)
+def client(home: Path, pinned_clock: Clock) -> Iterator[TestClient]:
+    workspace = Workspace.open(home, clock=pinned_clock)
     with TestClient(create_app(workspace)) as test_client:
         yield test_client
     workspace.engine.dispose()

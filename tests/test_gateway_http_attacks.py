@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from gateway_support import JIAXING, OUTPATIENT, PARK_APP, PARK_PURPOSE, SOCIAL, bearer, demo_users, raw_rows
 from pubdata import audit
 from pubdata.api.app import create_app
+from pubdata.clock import Clock
 from pubdata.db.models import CatalogEntry
 from pubdata.demo.build import build_demo
 from pubdata.gateway.engine import SandboxedEngine
@@ -52,10 +53,10 @@ class Oracle:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def workspace(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Workspace:
     home = tmp_path_factory.mktemp("attacks") / "home"
-    build_demo(home, scale=0.02)
-    return Workspace.open(home)
+    build_demo(home, scale=0.02, clock=pinned_clock)
+    return Workspace.open(home, clock=pinned_clock)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from python_calamine import CalamineWorkbook
 
 from pubdata import audit
 from pubdata.api.app import create_app
+from pubdata.clock import Clock
 from pubdata.db.models import AuditEvent
 from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
@@ -37,15 +38,15 @@ MASKED_ID = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Path:
     path = tmp_path_factory.mktemp("gateway") / "home"
-    build_demo(path, scale=0.02)
+    build_demo(path, scale=0.02, clock=pinned_clock)
     return path
 
 
 @pytest.fixture(scope="module")
-def workspace(home: Path) -> Workspace:
-    return Workspace.open(home)
+def workspace(home: Path, pinned_clock: Clock) -> Workspace:
+    return Workspace.open(home, clock=pinned_clock)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from gateway_support import SOCIAL, raw_rows
 from pubdata import audit
+from pubdata.clock import Clock
 from pubdata.db.models import AuditEvent, AuditSubject
 from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
@@ -173,10 +174,10 @@ def test_the_hidden_columns_change_no_answer(sql: str, wrap: bool, engine: duckd
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def workspace(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Workspace:
     home = tmp_path_factory.mktemp("lineage") / "home"
-    build_demo(home, scale=0.02)
-    return Workspace.open(home)
+    build_demo(home, scale=0.02, clock=pinned_clock)
+    return Workspace.open(home, clock=pinned_clock)
 
 
 @pytest.fixture(scope="module")
