@@ -195,17 +195,33 @@ def _decoy_hash(hasher: PasswordHasher) -> str:
     return hasher.hash(secrets.token_urlsafe(16))
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The answer of `check_password`: whether it matched, and the hash to store instead, if any."""
+
+    matched: bool
+    rehashed: str | None = None
+
+
+def check_password(stored: str | None, password: str, hasher: PasswordHasher = HASHER) -> PasswordCheck:
+    """Check `password` against a stored hash without touching the database, so that the slow hash
+    runs outside any transaction; `stored` None (no account, no password login) is checked against a
+    decoy, so that it takes as long as a wrong password."""
+    try:
+        hasher.verify(stored or _decoy_hash(hasher), password)
+    except (VerificationError, InvalidHashError):
+        return PasswordCheck(False)
+    if stored is None:  # the decoy matched by chance: still no password login
+        return PasswordCheck(False)
+    return PasswordCheck(True, hasher.hash(password) if hasher.check_needs_rehash(stored) else None)
+
+
 def verify_password(user: User, password: str, hasher: PasswordHasher = HASHER) -> bool:
     """Check `password` (argon2 compares in constant time); re-hash it when the parameters changed."""
-    try:
-        hasher.verify(user.password_hash or _decoy_hash(hasher), password)
-    except (VerificationError, InvalidHashError):
-        return False
-    if user.password_hash is None:  # the decoy matched by chance: still no password login
-        return False
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-    return True
+    check = check_password(user.password_hash, password, hasher)
+    if check.rehashed is not None:
+        user.password_hash = check.rehashed
+    return check.matched
 
 
 def login(

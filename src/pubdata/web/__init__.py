@@ -33,8 +33,9 @@ from pubdata.web import (
 from pubdata.web.config import WebSettings
 from pubdata.web.csrf import check_csrf
 from pubdata.web.lockout import Lockout
-from pubdata.web.middleware import BodyLimit, SecurityHeaders, SessionCookie
+from pubdata.web.middleware import BodyLimit, NoStore, SecurityHeaders, SessionCookie
 from pubdata.web.sessions import SessionStore
+from pubdata.web.signin import PasswordSignIn
 from pubdata.web.templating import render
 from pubdata.web.visitor import PageError, Portal, SignInRequired
 
@@ -63,6 +64,12 @@ async def _sign_in(request: Request, _exc: Exception) -> Response:
 
 def install(app: FastAPI, settings: WebSettings | None = None) -> None:
     settings = settings or WebSettings.from_environment()
+    lockout = Lockout(
+        app.state.workspace.sessions,
+        settings.max_failures,
+        dt.timedelta(minutes=settings.lockout_window_minutes),
+        dt.timedelta(minutes=settings.lockout_minutes),
+    )
     state = Portal(
         settings,
         SessionStore(
@@ -70,12 +77,8 @@ def install(app: FastAPI, settings: WebSettings | None = None) -> None:
             dt.timedelta(minutes=settings.idle_minutes),
             dt.timedelta(minutes=settings.absolute_minutes),
         ),
-        Lockout(
-            app.state.workspace.sessions,
-            settings.max_failures,
-            dt.timedelta(minutes=settings.lockout_window_minutes),
-            dt.timedelta(minutes=settings.lockout_minutes),
-        ),
+        lockout,
+        PasswordSignIn(app.state.workspace.sessions, lockout, settings.password_checks),
     )
     app.state.web = state
 
@@ -93,3 +96,4 @@ def install(app: FastAPI, settings: WebSettings | None = None) -> None:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, too_large=too_large)
     app.add_middleware(SessionCookie, store=state.sessions, secure=settings.secure_cookies)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(NoStore)  # the API's answers too: see `middleware`

@@ -57,11 +57,14 @@ class WebSettings:
     lockout_window_minutes: int = 15
     #: …lock that login (or address) for this long.
     lockout_minutes: int = 15
+    #: Passwords checked at once by one serving process: each argon2 check takes ~64 MiB and a core
+    #: for a quarter of a second, so sign-ins beyond this wait briefly, then get a 503 page.
+    password_checks: int = 2
 
     @classmethod
     def from_environment(cls) -> WebSettings:
         """``PUBDATA_WEB_IDLE_MINUTES``, ``…_ABSOLUTE_MINUTES``, ``…_SECURE_COOKIES`` (1/true),
-        ``…_MAX_BODY_BYTES``, ``…_MAX_FAILURES``, ``…_LOCKOUT_MINUTES``."""
+        ``…_MAX_BODY_BYTES``, ``…_MAX_FAILURES``, ``…_LOCKOUT_MINUTES``, ``…_PASSWORD_CHECKS``."""
         secure = os.environ.get("PUBDATA_WEB_SECURE_COOKIES", "").strip().lower() in {"1", "true", "yes"}
         return cls(
             idle_minutes=_env_minutes("PUBDATA_WEB_IDLE_MINUTES", cls.idle_minutes),
@@ -71,4 +74,5 @@ class WebSettings:
             max_failures=_env_int("PUBDATA_WEB_MAX_FAILURES", cls.max_failures),
             lockout_window_minutes=_env_int("PUBDATA_WEB_LOCKOUT_WINDOW_MINUTES", cls.lockout_window_minutes),
             lockout_minutes=_env_int("PUBDATA_WEB_LOCKOUT_MINUTES", cls.lockout_minutes),
+            password_checks=_env_int("PUBDATA_WEB_PASSWORD_CHECKS", cls.password_checks),
         )

@@ -1,7 +1,12 @@
-"""ASGI middleware of the portal: security headers, the form-body limit and the session cookie.
+"""ASGI middleware of the portal: security headers, the form-body limit, the session cookie, and
+``Cache-Control: no-store``.
 
 They are plain ASGI callables (no `BaseHTTPMiddleware`) so that streamed answers — exports — pass
-through untouched. All three act on portal paths only; the JSON API keeps its own behaviour.
+through untouched. The first three act on portal paths only; the JSON API keeps its own behaviour.
+`NoStore` covers both: every page but the sign-in form needs a session, and the API answers to
+tokens, so nearly every answer may carry personal data (an entry's sample, a query's rows, who
+accessed whose record, a request's reasons) and must stay out of browser and proxy caches. Only
+the static assets and the API's own description (`CACHEABLE_PREFIXES`) may be kept.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pubdata.clock import now_on
-from pubdata.web.sessions import COOKIE
+from pubdata.web.sessions import COOKIE, CSRF_COOKIE
 
 #: Paths served by the JSON API and its docs, which the portal's middleware leaves alone.
 API_PREFIXES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz")
@@ -30,6 +35,32 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 )
+
+
+#: Paths whose answers carry no personal data and may be cached: vendored assets, the API's docs.
+CACHEABLE_PREFIXES = ("/static/", "/docs", "/redoc", "/openapi.json", "/healthz")
+NO_STORE = (b"cache-control", b"no-store")
+
+
+class NoStore:
+    """Sends ``Cache-Control: no-store`` with every answer but `CACHEABLE_PREFIXES`, replacing any
+    other cache directive a route set: a page is never stored by a browser or a shared proxy."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope["path"]).startswith(CACHEABLE_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+
+        async def without_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() != b"cache-control"]
+                message["headers"] = [*kept, NO_STORE]
+            await send(message)
+
+        await self.app(scope, receive, without_store)
 
 
 def is_portal(scope: Scope) -> bool:
@@ -129,16 +160,20 @@ class SessionCookie:
         async def with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
                 now = state.get("web_session")
+                cookies: list[bytes] = []
                 if now is None and sent is not None:
-                    message["headers"] = [*message.get("headers", []), (b"set-cookie", self._cookie("", 0))]
+                    cookies.append(self._cookie(COOKIE, "", 0))
                 elif now is not None and now.id != sent:
-                    message["headers"] = [*message.get("headers", []), (b"set-cookie", self._cookie(now.id))]
+                    cookies.append(self._cookie(COOKIE, now.id))
+                if now is None and state.get("send_visitor_csrf"):
+                    cookies.append(self._cookie(CSRF_COOKIE, state["visitor_csrf"], same_site="Strict"))
+                message["headers"] = [*message.get("headers", []), *((b"set-cookie", c) for c in cookies)]
             await send(message)
 
         await self.app(scope, receive, with_cookie)
 
-    def _cookie(self, value: str, max_age: int | None = None) -> bytes:
-        parts = [f"{COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    def _cookie(self, name: str, value: str, max_age: int | None = None, same_site: str = "Lax") -> bytes:
+        parts = [f"{name}={value}", "Path=/", "HttpOnly", f"SameSite={same_site}"]
         if max_age is not None:
             parts.append(f"Max-Age={max_age}")
         if self.secure:

@@ -1,9 +1,11 @@
 """Sign-in, sign-out and the language switch.
 
-A sign-in checks the password with the gateway's argon2 hashes (`verify_password`), refuses while
-the login or the client address is locked out, starts a fresh session (a new id: a session id known
-before sign-in is worthless after it) and audits ``web.login``; a failure is a
-``web.login_failed`` refusal, a sign-out ``web.logout``.
+A sign-in goes through `signin.PasswordSignIn` (the lock-out counted before the argon2 check, the
+check outside any transaction and bounded per process), starts a fresh session (a new id: a session
+id known before sign-in is worthless after it) and audits ``web.login``; a failure is a
+``web.login_failed`` refusal whose reason says whether the password was checked, a sign-out
+``web.logout``. The client address is the peer's unless ``pubdata serve --forwarded-allow-ips``
+names the proxy it came through: a forwarded header from anyone else is ignored.
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from pubdata import audit
 from pubdata.clock import now_on
-from pubdata.db.models import User
-from pubdata.gateway.identity import verify_password
 from pubdata.web.i18n import LOCALES
 from pubdata.web.sessions import LANG_COOKIE
+from pubdata.web.signin import Outcome
 from pubdata.web.templating import render
-from pubdata.web.visitor import portal, web_session, workspace_of
+from pubdata.web.visitor import portal, workspace_of
 
 router = APIRouter()
 
@@ -42,8 +41,16 @@ def client_address(request: Request) -> str:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    web_session(request)
     return render(request, "login.html", {"next": safe_next(next), "error": None, "login": ""})
+
+
+#: The page's status and the audit's reason for each way a sign-in is refused.
+REFUSALS: dict[Outcome, tuple[int, str]] = {
+    Outcome.WRONG: (401, "wrong login or password"),
+    Outcome.NOW_LOCKED: (429, "wrong login or password; now locked out after repeated failures"),
+    Outcome.LOCKED: (429, "locked out after repeated failures; password not checked"),
+    Outcome.BUSY: (503, "too many sign-ins at once; password not checked"),
+}
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -54,46 +61,30 @@ def login_submit(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     state = portal(request)
-    workspace = workspace_of(request)
     name = login.strip().lower()[:64]
     address = client_address(request)
-    keys = [f"login:{name}", f"ip:{address}"]
     now = now_on(request.app.state)
-    if state.lockout.locked(keys, now):
-        return _refused(request, name, address, "locked", next)
-    with workspace.sessions() as session, session.begin():
-        user = session.scalar(select(User).where(User.login == name).options(selectinload(User.role_rows)))
-        known = verify_password(user or User(password_hash=None), password)
-        if user is not None and known and user.active:
-            user.last_login_at = now
-            audit.record(session, user.login, "web.login", user.login, address=address)
-            signed = user.login
-        else:
-            signed = ""
-    if not signed:
-        locked = state.lockout.fail(keys, now)
-        return _refused(request, name, address, "locked" if locked else "wrong", next)
-    state.lockout.succeed(keys[0])
+    outcome = state.signin.attempt(name, password, address, now)
+    if outcome is not Outcome.SIGNED_IN:
+        return _refused(request, name, address, outcome, next)
     old = getattr(request.state, "web_session", None)
     state.sessions.end(old.id if old else None)
-    request.state.web_session = state.sessions.create(signed, now)
+    request.state.web_session = state.sessions.create(name, now)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
-def _refused(request: Request, name: str, address: str, why: str, next: str) -> HTMLResponse:
+def _refused(request: Request, name: str, address: str, outcome: Outcome, next: str) -> HTMLResponse:
+    status, reason = REFUSALS[outcome]
     workspace = workspace_of(request)
     with workspace.sessions() as session, session.begin():
-        audit.record_refusal(
-            session,
-            name or "anonymous",
-            "web.login_failed",
-            name or "anonymous",
-            reason="locked out after repeated failures" if why == "locked" else "wrong login or password",
-            address=address,
-        )
-    status = 429 if why == "locked" else 401
-    context = {"next": safe_next(next), "error": why, "login": name}
-    return render(request, "login.html", context, status_code=status)
+        actor = name or "anonymous"
+        audit.record_refusal(session, actor, "web.login_failed", actor, reason=reason, address=address)
+    error = {Outcome.WRONG: "wrong", Outcome.BUSY: "busy"}.get(outcome, "locked")
+    context = {"next": safe_next(next), "error": error, "login": name}
+    page = render(request, "login.html", context, status_code=status)
+    if outcome is Outcome.BUSY:
+        page.headers["Retry-After"] = "1"
+    return page
 
 
 @router.post("/logout", include_in_schema=False)

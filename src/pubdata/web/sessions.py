@@ -5,7 +5,9 @@ session (a signed cookie would stay valid until it expires). Sessions are rows o
 database (`PortalSession`), so every process serving the portal knows them and a restart signs
 no one out; only the SHA-256 of the id is stored, so reading the table signs no one in either.
 
-Each session carries its own CSRF token; `idle` and `absolute` expiry are checked on every lookup
+Only a sign-in starts a session: a visitor who is not signed in gets a CSRF token in a cookie
+(`visitor_token`) instead of a row, so that anonymous page views write nothing. Each session
+carries its own CSRF token; `idle` and `absolute` expiry are checked on every lookup
 with the caller's clock, so tests pass `now`. A lookup writes only when the stored last-seen time
 is older than `touch_every` (a tenth of the idle time, at most a minute): a page view is then a
 read, and a session may end up to that much before its exact idle time.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -25,12 +28,28 @@ from pubdata.db.models import PortalSession, aware, utcnow
 
 COOKIE = "pubdata_session"
 LANG_COOKIE = "pubdata_lang"
+#: The CSRF token of a visitor who is not signed in (double-submit: the form must repeat it).
+CSRF_COOKIE = "pubdata_csrf"
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 #: The most a lookup lets the stored last-seen time lag behind before writing it.
 TOUCH_AT_MOST = dt.timedelta(minutes=1)
 
 
 def _key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def visitor_token(sent: str | None) -> tuple[str, bool]:
+    """A visitor's CSRF token: the cookie's when it has the shape of one, else a new one (True: the
+    cookie must be sent). A visitor who is not signed in thus costs no database row; the token
+    guards only the forms such a visitor has — sign-in and language — and a session brings its own."""
+    if sent is not None and is_token(sent):
+        return sent, False
+    return secrets.token_urlsafe(32), True
+
+
+def is_token(value: str) -> bool:
+    return _TOKEN_SHAPE.fullmatch(value) is not None
 
 
 @dataclass

@@ -14,14 +14,14 @@ from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from pubdata.clock import now_on
 from pubdata.db.models import Notification, User
 from pubdata.gateway import visibility
 from pubdata.gateway.roles import Principal, Role, Scope
 from pubdata.web.config import WebSettings
 from pubdata.web.i18n import pick_locale
 from pubdata.web.lockout import Lockout
-from pubdata.web.sessions import LANG_COOKIE, SessionStore, WebSession
+from pubdata.web.sessions import CSRF_COOKIE, LANG_COOKIE, SessionStore, WebSession, visitor_token
+from pubdata.web.signin import PasswordSignIn
 from pubdata.workflow import incidents as incident_rules
 from pubdata.workspace import Workspace
 
@@ -73,11 +73,12 @@ class SignInRequired(Exception):
 
 @dataclass
 class Portal:
-    """The portal's state for one app: settings, sessions and sign-in counters."""
+    """The portal's state for one app: settings, sessions, sign-in counters and password checks."""
 
     settings: WebSettings
     sessions: SessionStore
     lockout: Lockout
+    signin: PasswordSignIn
 
 
 def portal(request: Request) -> Portal:
@@ -90,14 +91,19 @@ def workspace_of(request: Request) -> Workspace:
     return found
 
 
-def web_session(request: Request) -> WebSession:
-    """The visitor's session; an anonymous one is started so that even the sign-in form has a CSRF
-    token (the session middleware sends its cookie)."""
+def csrf_token(request: Request) -> str:
+    """The token this visitor's forms carry: the session's, or for a visitor not signed in one held
+    in a cookie of its own (the session middleware sends it), so that opening the sign-in page
+    writes no session row."""
     current: WebSession | None = getattr(request.state, "web_session", None)
-    if current is None:
-        current = portal(request).sessions.create("", now_on(request.app.state))
-        request.state.web_session = current
-    return current
+    if current is not None:
+        return current.csrf_token
+    token: str | None = getattr(request.state, "visitor_csrf", None)
+    if token is None:
+        token, fresh = visitor_token(request.cookies.get(CSRF_COOKIE))
+        request.state.visitor_csrf = token
+        request.state.send_visitor_csrf = fresh
+    return token
 
 
 def signed_in(request: Request) -> Principal:
@@ -153,9 +159,9 @@ def locale_of(request: Request) -> str:
 def layout_context(request: Request) -> tuple[str, dict[str, Any]]:
     """The locale, and what the layout shows: nav items this visitor may open, user, CSRF token."""
     locale = locale_of(request)
-    current = web_session(request)
+    current: WebSession | None = getattr(request.state, "web_session", None)
     principal: Principal | None = None
-    if current.login:
+    if current is not None and current.login:
         try:
             principal = signed_in(request)
         except SignInRequired:
@@ -164,7 +170,7 @@ def layout_context(request: Request) -> tuple[str, dict[str, Any]]:
         (path, label) for path, label, roles in NAV if principal is not None and may_open(principal, roles)
     ]
     return locale, {
-        "csrf_token": web_session(request).csrf_token,
+        "csrf_token": csrf_token(request),
         "principal": principal,
         "nav": nav,
         "current_path": request.url.path,
