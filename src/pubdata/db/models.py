@@ -336,6 +336,9 @@ class SecurityAssessment(Base):
     approved_by: Mapped[str] = mapped_column(String(100))
     approved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     valid_until: Mapped[dt.datetime] = mapped_column()
+    #: Fields of its one entry the assessment clears to be shared as stored (REQ-27), with its
+    #: conclusion as the reason; empty for an assessment of a combination.
+    raw_fields: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
 
 class AuditCheckpoint(Base):

@@ -38,6 +38,7 @@ from pubdata.gateway.grant_terms import (
     normalise_deid,
     parse_row_predicate,
 )
+from pubdata.gateway.raw_assessments import deid_below_floor
 from pubdata.messages import text
 from pubdata.settings import Settings
 
@@ -166,6 +167,9 @@ def grant_access(
     if row_predicate is not None and row_predicate.strip():
         predicate = parse_row_predicate(row_predicate, {f.name for f in entry.fields}).sql("duckdb")
     deid_choices = normalise_deid(deid, granted)
+    below = deid_below_floor(session, entry, org.id, granted, deid_choices, now)
+    if below is not None:
+        _refuse(session, actor, "grant.create", target, below)
     start, end = aware(valid_from), aware(valid_until)
     late = check_period(start, end, now, settings)
     if late is not None:
@@ -271,6 +275,9 @@ def renew_grant(
     late = check_period(aware(grant.valid_from), aware(valid_until), now, settings)
     if late is not None:
         _refuse(session, actor, "grant.renew", target, late)
+    below = deid_below_floor(session, grant.entry, grant.organisation_id, grant.fields, grant.deid, now)
+    if below is not None:
+        _refuse(session, actor, "grant.renew", target, below)
     before = aware(grant.valid_until)
     grant.valid_until = aware(valid_until)
     grant.policy_version += 1

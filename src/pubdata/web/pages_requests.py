@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.deid import DEID_FUNCTIONS, default_deid
+from pubdata.gateway.deid_floor import meets_floor
 from pubdata.gateway.roles import NotAuthorised, Principal
 from pubdata.web.error_text import say
 from pubdata.web.templating import render
@@ -55,9 +56,14 @@ def my_requests(request: Request, principal: PrincipalDep) -> HTMLResponse:
 
 
 def _deid_choices(entry: Any) -> dict[str, list[tuple[str, str]]]:
-    """Per field, the gateway's functions meant for its kind of personal information."""
+    """Per field, the gateway's functions meant for its kind of personal information and not weaker
+    than its floor (REQ-27): the service refuses the others anyway, so the form does not offer them."""
     return {
-        f.name: [(name, fn.label) for name, fn in DEID_FUNCTIONS.items() if f.pii_kind in fn.pii_kinds]
+        f.name: [
+            (name, fn.label)
+            for name, fn in DEID_FUNCTIONS.items()
+            if f.pii_kind in fn.pii_kinds and meets_floor(name, f.level, f.pii_kind)
+        ]
         for f in entry.fields
     }
 
