@@ -156,8 +156,8 @@ def test_unknown_year_is_a_clear_error_when_the_workspace_refuses_to_guess() -> 
 
 
 @pytest.mark.req("REQ-13", "working-days")
-def test_unknown_year_counts_weekdays_by_default_and_says_it_is_provisional() -> None:
-    calendar = WorkCalendar()
+def test_unknown_year_counts_weekdays_when_told_to_and_says_it_is_provisional() -> None:
+    calendar = WorkCalendar(unknown_year="weekdays")
     # Wed 30 Dec 2026 + 5: Thu 31 (known), then Fri 1, Mon 4, Tue 5, Wed 6 Jan 2027 (Mon–Fri).
     deadline = add_working_days(at(date(2026, 12, 30)), 5, calendar=calendar)
     assert deadline == end_of(date(2027, 1, 6))

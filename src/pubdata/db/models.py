@@ -14,7 +14,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     Enum,
     ForeignKey,
     Integer,
@@ -36,6 +35,7 @@ from pubdata.catalog.classes import (
     UpdateCycle,
     WriteMode,
 )
+from pubdata.db.types import UtcDateTime
 from pubdata.gateway.roles import Role
 
 
@@ -67,7 +67,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSON,
         list[Any]: JSON,
-        dt.datetime: DateTime(timezone=True),
+        dt.datetime: UtcDateTime,
     }
 
 

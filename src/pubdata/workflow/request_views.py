@@ -20,7 +20,12 @@ from pubdata.gateway.roles import Principal, Role
 from pubdata.messages import text
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import OPEN_STEPS, TRANSITIONS, ItemState, Party, actions_from
-from pubdata.workflow.working_days import LOCAL_TZ, is_overdue, working_days_between
+from pubdata.workflow.working_days import (
+    LOCAL_TZ,
+    deadline_is_provisional,
+    is_overdue,
+    working_days_between,
+)
 
 WaitingView = Literal["provider", "competent", "overdue"]
 WAITING_VIEWS: Final = ("provider", "competent", "overdue")
@@ -84,6 +89,8 @@ def item_facts(item: RequestItem, now: dt.datetime) -> dict[str, Any]:
         "state_label": state.label,
         "step": OPEN_STEPS.get(state),
         "due_at": due,
+        # Counted on estimated holidays (a year the official calendar does not cover yet).
+        "due_provisional": deadline_is_provisional(due) if due is not None else False,
         "working_days_left": working_days_between(now, due) if due is not None else None,
         "overdue": is_overdue(due, now) if due is not None else False,
         "escalated_at": aware(item.escalated_at) if item.escalated_at else None,

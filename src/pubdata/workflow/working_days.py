@@ -6,8 +6,11 @@ Saturday or Sunday (调休) is. Only the State Council's yearly notice knows whi
 calendar comes from ``chinesecalendar``. For a year the package does not know yet (its data ends
 with the last notice it shipped), the workspace may list the notice's days in its settings
 (``deadlines.holidays`` / ``deadlines.workdays``); otherwise ``deadlines.unknown_year`` decides:
-``weekdays`` counts Monday to Friday and `WorkCalendar.provisional` says so, so that a platform does
-not stop at New Year, and ``refuse`` makes such a deadline an error.
+``estimate`` (the default) counts that year's holidays as `holiday_estimates` expects the notice to
+set them — New Year's Day is a holiday even before the notice is out — ``weekdays`` counts Monday to
+Friday, and ``refuse`` makes such a deadline an error, for a platform that would rather stop than
+guess. Estimated or counted Monday to Friday, such a deadline is *provisional*
+(`deadline_is_provisional`), and every answer and page that shows it says so.
 
 Conventions (the usual rule of administrative time limits: the day of filing is not counted):
 
@@ -33,6 +36,7 @@ import chinese_calendar
 from pubdata.errors import PubdataError
 from pubdata.messages import text
 from pubdata.settings import Deadlines
+from pubdata.workflow.holiday_estimates import can_estimate, is_estimated_working_day
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _END_OF_DAY = time(23, 59, 59)
@@ -71,7 +75,7 @@ class WorkCalendar:
 
     holidays: frozenset[date] = field(default_factory=frozenset)
     workdays: frozenset[date] = field(default_factory=frozenset)
-    unknown_year: Literal["weekdays", "refuse"] = "weekdays"
+    unknown_year: Literal["estimate", "weekdays", "refuse"] = "estimate"
 
     @classmethod
     def from_deadlines(cls, deadlines: Deadlines) -> WorkCalendar:
@@ -93,17 +97,26 @@ class WorkCalendar:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError as exc:
-            if self.unknown_year == "refuse" and not self._listed_year(day.year):
+            if self._listed_year(day.year):
+                return day.weekday() < 5
+            if self.unknown_year == "refuse":
                 raise CalendarYearUnknown(day.year) from exc
-            return day.weekday() < 5
+            if self.unknown_year == "estimate" and can_estimate(day.year):
+                return is_estimated_working_day(day)
+            return day.weekday() < 5  # past the festival table too: the calendar check warns
 
     def provisional(self, day: date) -> bool:
-        """Whether `day` lies in a year counted Monday–Friday for want of the official notice."""
-        try:
-            chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            return not self._listed_year(day.year)
+        """Whether `day` lies in a year counted on estimates for want of the official notice."""
+        return not official_year(day.year) and not self._listed_year(day.year)
+
+
+def official_year(year: int) -> bool:
+    """Whether ``chinesecalendar`` ships the State Council's arrangement for `year`."""
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
         return False
+    return True
 
 
 #: The calendar of the default settings (weekdays for a year without official data).
@@ -168,6 +181,27 @@ def is_overdue(deadline: datetime, now: datetime) -> bool:
     if deadline.tzinfo is None or now.tzinfo is None:
         raise ValueError("is_overdue needs timezone-aware datetimes")
     return now >= deadline.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def deadline_is_provisional(
+    deadline: datetime, tz: tzinfo = LOCAL_TZ, calendar: WorkCalendar = DEFAULT_CALENDAR
+) -> bool:
+    """Whether `deadline` was counted on estimated days: its local day lies past the official data.
+
+    Days are counted forwards and the data covers every year up to its last, so the deadline's own
+    day decides for every day counted before it.
+    """
+    return calendar.provisional(_local_date(deadline, tz))
+
+
+def end_of_local_day(day: date, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """The last second of `day` in `tz`: what "until 2027-03-01" means, in the CLI and the portal."""
+    return datetime.combine(day, _END_OF_DAY, tzinfo=tz)
+
+
+def start_of_local_day(day: date, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """Midnight at the start of `day` in `tz`: what "from 2027-03-01" means."""
+    return datetime.combine(day, time(), tzinfo=tz)
 
 
 def deadline_for(step: str, start: datetime, deadlines: Deadlines, tz: tzinfo = LOCAL_TZ) -> datetime:
