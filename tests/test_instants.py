@@ -14,6 +14,7 @@ from pubdata.db.models import SignInFailure
 from pubdata.demo.build import build_demo
 from pubdata.errors import InputError
 from pubdata.gateway.roles import Role
+from pubdata.web.work import local_date
 from pubdata.workflow import request_views
 from pubdata.workflow.decisions import Decision, act
 from pubdata.workflow.request_states import Action
@@ -100,3 +101,11 @@ def test_a_later_end_written_in_another_zone_is_not_narrower(demo: Workspace) ->
     provider = principal(demo, PROVIDER)
     shown = act(demo.sessions, provider, item_id, Action.APPROVE, narrower, demo.settings, NOW)
     assert shown["state"] == "approved"
+
+
+def test_a_day_typed_in_the_portal_is_a_day_in_hangzhou() -> None:
+    """The period's end keeps its whole last day there, as ``--until`` does on the command line."""
+    assert local_date("2027-03-01") == MIDNIGHT
+    until = local_date(" 2027-03-01 ", end=True)
+    assert until is not None and until.astimezone(dt.UTC).isoformat() == "2027-03-01T15:59:59+00:00"
+    assert local_date("") is None and local_date("1 March") is None

@@ -17,6 +17,7 @@ from pubdata.db.models import Application, SharingRequest
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.roles import Principal, Role
 from pubdata.web.error_text import say
+from pubdata.web.path_ids import ItemId
 from pubdata.web.templating import render
 from pubdata.web.visitor import PageError, locale_of, require_roles, workspace_of
 from pubdata.web.work import PrincipalDep, field_of, fresh, local_date, now_of, status_of
@@ -132,7 +133,7 @@ def submit(
             request_drafts.set_terms(
                 session, principal, draft_id, application=application or None, legal_basis=legal_basis,
                 purpose=purpose, scenario=scenario, delivery_mode=delivery_mode,
-                valid_from=local_date(valid_from), valid_until=local_date(valid_until),
+                valid_from=local_date(valid_from), valid_until=local_date(valid_until, end=True),
             )  # fmt: skip
         with workspace.sessions() as session, session.begin():
             requests.submit(session, principal, draft_id, workspace.settings, now_of(request))
@@ -142,7 +143,7 @@ def submit(
 
 
 @router.post("/cart/items/{item_id}/remove")
-def remove_from_cart(request: Request, principal: PrincipalDep, item_id: int) -> Response:
+def remove_from_cart(request: Request, principal: PrincipalDep, item_id: ItemId) -> Response:
     require_roles(principal, (Role.CONSUMER,))
     try:
         with workspace_of(request).sessions() as session, session.begin():

@@ -13,9 +13,10 @@ from pubdata.db.models import RequestItem
 from pubdata.errors import PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.web.visitor import signed_in
+from pubdata.workflow.duties import DECIDING
 from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.request_states import TRANSITIONS, Action, ItemState, Party, actions_from
-from pubdata.workflow.working_days import LOCAL_TZ
+from pubdata.workflow.working_days import end_of_local_day, start_of_local_day
 
 PrincipalDep = Annotated[Principal, Depends(signed_in)]
 
@@ -46,8 +47,9 @@ def field_of(error: PubdataError) -> str | None:
     return getattr(error, "column", None)
 
 
-def local_date(text: str) -> dt.datetime | None:
-    """A ``YYYY-MM-DD`` form value as the start of that day in Zhejiang; empty → None."""
+def local_date(text: str, end: bool = False) -> dt.datetime | None:
+    """A ``YYYY-MM-DD`` form value as a day in Zhejiang: its start, or with `end` its last second
+    (as ``--until`` on the command line), so "until 1 March" keeps 1 March; empty → None."""
     text = text.strip()
     if not text:
         return None
@@ -55,7 +57,7 @@ def local_date(text: str) -> dt.datetime | None:
         day = dt.date.fromisoformat(text)
     except ValueError:
         return None
-    return dt.datetime.combine(day, dt.time(), LOCAL_TZ)
+    return end_of_local_day(day) if end else start_of_local_day(day)
 
 
 def parties(principal: Principal, item: RequestItem) -> set[Party]:
@@ -70,7 +72,9 @@ def parties(principal: Principal, item: RequestItem) -> set[Party]:
     if is_competent_for(principal, item.entry.provider.division_code):
         found.add(Party.COMPETENT)
     if found & {Party.PROVIDER, Party.COMPETENT}:
-        found.add(Party.PROVIDER_OR_COMPETENT)
+        found |= {Party.PROVIDER_OR_COMPETENT, Party.COUNTERSIGNER}  # the service checks which one
+    if org.id == item.request.requester_org_id:
+        found -= DECIDING  # no one decides on their own organisation's request
     return found
 
 
