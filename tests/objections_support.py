@@ -4,11 +4,13 @@ objection brought to any state by the parties allowed to move it."""
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import tomli_w
 
 from gateway_support import JIAXING, PARK_APP, PARK_PURPOSE, SOCIAL, raw_rows
 from pubdata.db.models import Objection
@@ -37,6 +39,15 @@ def add_accounts(workspace: Workspace) -> None:
         create_user(
             session, STRANGER, roles=[Role.CONSUMER], organisation="浙江省公安厅", password=None, actor="test"
         )
+
+
+def lift_objection_limits(workspace: Workspace, **limits: int) -> None:
+    """Objection limits (docs/settings.md) set in the workspace's settings file: by default high
+    enough for tests that raise dozens of objections from one account at one pinned instant."""
+    path = workspace.settings_path
+    data = tomllib.loads(path.read_text("utf-8"))
+    data.update({"objection_max_per_user": 1000, "objection_max_per_entry": 1000, **limits})
+    path.write_text(tomli_w.dumps(data), "utf-8")
 
 
 def principal(workspace: Workspace, login: str) -> Principal:

@@ -29,6 +29,7 @@ from objections_support import (
     add_accounts,
     corrected_file,
     key_of,
+    lift_objection_limits,
     move,
     principal,
     raise_on,
@@ -55,6 +56,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     build_demo(home, scale=0.02, clock=fixed_clock(NOW))
     workspace = Workspace.open(home, clock=fixed_clock(NOW))
     add_accounts(workspace)
+    lift_objection_limits(workspace)
     # The demo flags an objection of its own on this entry; the provider upholds it first, so that
     # the marks these tests count are their own.
     demo_objection = json.loads((home / "demo-accounts.json").read_text("utf-8"))["objections"]["flagged"]

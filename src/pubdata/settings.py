@@ -152,6 +152,14 @@ class Settings:
     query_max_joins: int = 64
     #: Largest total size of the values a query builds from its own arguments (``repeat``, ``lpad`` …).
     query_max_generated_bytes: int = 64_000_000
+    #: REQ-12: most records one objection may name.
+    objection_max_records: int = 50
+    #: REQ-12: the window, in hours, over which the two objection limits below count.
+    objection_window_hours: int = 24
+    #: REQ-12: most objections one person may raise in the window.
+    objection_max_per_user: int = 10
+    #: REQ-12: most objections one entry takes in the window, from everyone together.
+    objection_max_per_entry: int = 50
 
     @property
     def smtp(self) -> Smtp | None:

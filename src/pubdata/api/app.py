@@ -27,6 +27,7 @@ from pubdata.gateway.identity import NotAuthenticated
 from pubdata.gateway.policy_types import PolicyViolation
 from pubdata.gateway.query_audit import QueryCrashed
 from pubdata.gateway.roles import NotAuthorised
+from pubdata.workflow.objection_limits import ObjectionLimitReached
 from pubdata.workflow.scheduler import start_scheduler, stop_scheduler
 from pubdata.workspace import Workspace
 
@@ -53,6 +54,7 @@ ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
     (QueryError, 400, "query_failed"),
     (NotFound, 404, "not_found"),
     (InputError, 400, "invalid"),
+    (ObjectionLimitReached, 429, "rate_limited"),
     (RuleViolation, 409, "refused"),
     (QueryCrashed, 500, "internal"),
     (PubdataError, 400, "invalid"),

@@ -1,7 +1,8 @@
 """Objection routes (REQ-12, REQ-13): raise, read and move objections to records of an entry.
 
 Thin: every rule is in `pubdata.workflow.objections`. Each route needs a token with the
-``workflow`` scope; who may make which move is the workflow's role check (403 otherwise). A move
+``workflow`` scope; who may make which move is the workflow's role check (403 otherwise), and an
+objection the caller is no party to is 404 on every route, as if it did not exist. A move
 made by someone else first answers 409. A correction names a dataset version already ingested
 after the flagging (upload the corrected file through the ingest path first).
 """
@@ -27,9 +28,16 @@ router = APIRouter(prefix="/api/v1/objections", tags=["objections"])
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Bad input: unknown key field, missing key, no reason."},
     401: {"model": ErrorOut, "description": "Missing, unknown, expired or revoked token."},
-    403: {"model": ErrorOut, "description": "No workflow scope, or not the party this step needs."},
-    404: {"model": ErrorOut, "description": "No such objection (or not one of the caller's)."},
+    403: {
+        "model": ErrorOut,
+        "description": "No workflow scope, not the party the step needs, no verified identity.",
+    },
+    404: {
+        "model": ErrorOut,
+        "description": "No such objection, or none of the caller's (the same answer).",
+    },
     409: {"model": ErrorOut, "description": "The objection's state does not allow it, or someone was first."},
+    429: {"model": ErrorOut, "description": "Raise: the caller or the entry reached its objection limit."},
 }
 IdPath = Annotated[int, Path(description="Objection number.", ge=1, le=MAX_ID)]
 

@@ -8,6 +8,12 @@ column (`rewrite.replace_tables`), a row-level answer shows it (`rewrite.mark_di
 answer that read such an entry carries ``X-Pubdata-Disputed: <entry>=<records>``. An entry without
 flagged records gets no predicate, so its queries are rewritten exactly as before.
 
+The header counts the flagged records the answer could contain — among the rows the caller's policy
+shows (its grant's region and row filter), not the whole entry: `count_disputed` runs one count over
+the same policy subqueries the answer reads. Counting the whole entry would tell a consumer in 嘉兴
+how many records are disputed in 杭州, and a header saying ``=1000`` over an answer of which no row
+is marked is a false alarm. An entry whose visible rows hold no flagged record is left out.
+
 Values become typed literals built by sqlglot, never SQL text, whatever an objection holds.
 
 Example:
@@ -25,7 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -34,7 +40,9 @@ from sqlglot import exp
 
 from pubdata.catalog.classes import FieldType
 from pubdata.db.models import CatalogEntry, CatalogField, Objection
-from pubdata.gateway.policy_types import QueryPolicy
+from pubdata.gateway.engine import SandboxedEngine
+from pubdata.gateway.policy_types import DISPUTED_COLUMN, QueryPolicy
+from pubdata.gateway.rewrite.replace_tables import policy_subquery
 
 #: The objection state in which its records are disputed; the workflow's state table uses it.
 FLAGGED = "flagged"
@@ -106,3 +114,59 @@ def with_disputed(
                 tables[code], disputed=disputed_predicate(entries[code], records)
             )
     return QueryPolicy(tables, policy.row_limit)
+
+
+def disputed_in_view(policy: QueryPolicy, codes: Iterable[str]) -> exp.Query | None:
+    """One query: per entry of `codes` with a `disputed` predicate, how many of the rows its policy
+    subquery shows are flagged (``entry``, ``records``); None when no entry has one.
+
+    Example:
+        >>> from pubdata.gateway.policy_types import TablePolicy
+        >>> persons = TablePolicy.build(
+        ...     "persons",
+        ...     {"name": exp.column("name")},
+        ...     row_filter=exp.column("division_code").like(exp.Literal.string("3304%")),
+        ...     disputed=exp.column("id").isin(exp.Literal.string("7")),
+        ... )
+        >>> print(disputed_in_view(QueryPolicy.of(persons), ["persons"]).sql("duckdb"))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        SELECT 'persons' AS entry, COUNT(*) AS records FROM (SELECT __base_persons.name AS name,
+          COALESCE(__base_persons.id IN ('7'), FALSE) AS _disputed FROM __base_persons
+          WHERE __base_persons.division_code LIKE '3304%') AS persons WHERE persons._disputed
+    """
+    counts: list[exp.Select] = []
+    for code in codes:
+        table = policy.lookup(code)
+        if table is None or table.disputed is None:
+            continue
+        view = policy_subquery(table, exp.Table(this=exp.to_identifier(code)))
+        counts.append(
+            exp.select(
+                exp.alias_(exp.Literal.string(code), "entry"),
+                exp.alias_(exp.func("count", exp.Star()), "records"),
+            )
+            .from_(view)
+            .where(exp.column(DISPUTED_COLUMN, table=code))
+        )
+    if not counts:
+        return None
+    query: exp.Query = counts[0]
+    for count in counts[1:]:
+        query = exp.union(query, count, distinct=False)
+    return query
+
+
+def count_disputed(
+    engine: SandboxedEngine,
+    policy: QueryPolicy,
+    codes: Iterable[str],
+    tables: Mapping[str, Sequence[str]],
+    variables: Mapping[str, bytes | str],
+) -> dict[str, int]:
+    """Entry code → its flagged records among the rows the caller may see, for the header; entries
+    with none are left out. `tables` and `variables` are the answer's own (the engine's inputs)."""
+    query = disputed_in_view(policy, codes)
+    if query is None:
+        return {}
+    found = engine.run(query.sql("duckdb"), tables, variables).read_all().to_pylist()
+    return {str(row["entry"]): int(row["records"]) for row in found if row["records"]}

@@ -11,8 +11,8 @@
 
 Records under a flagged objection (REQ-12) are marked: the entry's policy gets a `disputed`
 predicate (`pubdata.gateway.disputed`), row-level answers carry the ``_disputed`` column, and every
-answer that read such an entry says ``X-Pubdata-Disputed: <entry>=<records>`` (and ``disputed`` in
-the JSON metadata and the audit event).
+answer that read such an entry says ``X-Pubdata-Disputed: <entry>=<records>``, counting the flagged
+records among the rows the caller may see (and ``disputed`` in the JSON metadata and the audit event).
 
 Every call is one audit event (REQ-40), written when the stream ends, because only then are the row
 count and the SHA-256 of the bytes sent known; a refusal at any step is one event too, with the
@@ -49,7 +49,7 @@ from pubdata import audit
 from pubdata.db.models import CatalogEntry
 from pubdata.errors import InputError, PubdataError
 from pubdata.gateway.access import AccessDenied, decide
-from pubdata.gateway.disputed import DISPUTED_HEADER, flagged_records, with_disputed
+from pubdata.gateway.disputed import DISPUTED_HEADER, count_disputed, flagged_records, with_disputed
 from pubdata.gateway.engine import QueryError, QueryFailed, QueryStream, SandboxedEngine
 from pubdata.gateway.export import ExportFormat, ExportJob, get_format, one_line
 from pubdata.gateway.policy_summary import (
@@ -312,9 +312,6 @@ def run_query(
     except PolicyViolation as refusal:
         raise call.refuse(refusal, "sql") from None
     summary = summarise(decision, result, entries)
-    disputed = {code: len(flagged[code]) for code in result.tables if code in flagged}
-    if disputed:
-        call.detail["disputed"] = disputed
     call.detail.update(
         fields={c: list(v) for c, v in result.columns.items()},
         served_fields=served_fields(result, summary.masked),
@@ -341,6 +338,11 @@ def run_query(
         variables = dict(decision.variables)
         if result.subject_columns:  # the engine hashes each served row's subject (REQ-41)
             variables.update(audit.subject_hash_variables(workspace.home))
+        # Flagged records among the rows this caller may see, not the whole entry's (REQ-12).
+        read = [c for c in result.tables if c in flagged]
+        disputed = count_disputed(engine, policy, read, tables, variables)
+        if disputed:
+            call.detail["disputed"] = disputed
         stream = run(enforced, tables, variables, max_rows=cap, batch_rows=batch_rows)
         first = next(stream, None)
     except QueryError as failure:

@@ -20,7 +20,7 @@ from pubdata.web.error_text import say
 from pubdata.web.templating import render
 from pubdata.web.visitor import PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
-from pubdata.workflow import objection_views, objections
+from pubdata.workflow import objection_access, objection_views, objections
 from pubdata.workflow.objection_states import TRANSITIONS, Actor, ObjectionState
 
 router = APIRouter()
@@ -30,8 +30,8 @@ MOVES = ("accept", "reject", "uphold", "correct", "archive")
 def _moves(principal: Principal, objection: Objection) -> list[str]:
     """The moves this person may make now (the service checks again)."""
     state = ObjectionState(objection.state)
-    as_provider = objection_views._is_provider(principal, objection)
-    as_competent = objection_views._is_competent(principal, objection)
+    as_provider = objection_access.is_provider(principal, objection)
+    as_competent = objection_access.is_competent(principal, objection)
     return [
         t.action
         for t in TRANSITIONS

@@ -1,8 +1,8 @@
 """Reading objections (REQ-12): who may see one, what waits for whom, and the history.
 
-An objection names records, often by identity number, so it is private to its parties: the raiser,
-the provider's staff and the competent departments over the provider. Anyone else is told it does
-not exist. Working days left are computed when read; they change with the calendar, not the row.
+An objection names records, often by identity number, so it is private to its parties
+(`objection_access`); anyone else is told it does not exist. Working days left are computed when
+read; they change with the calendar, not the row.
 """
 
 from __future__ import annotations
@@ -14,41 +14,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from pubdata.db.models import AuditEvent, CatalogEntry, Objection, aware, iso_or_none
-from pubdata.errors import InputError, NotFound
-from pubdata.gateway.roles import Principal, Role
+from pubdata.errors import InputError
+from pubdata.gateway.roles import Principal
 from pubdata.messages import text
+from pubdata.workflow.objection_access import is_competent, is_provider, may_see, unknown_objection
 from pubdata.workflow.objection_states import WAITING_ON, Actor, ObjectionState
 from pubdata.workflow.objections import get_objection, target
-from pubdata.workflow.parties import is_competent_for
 from pubdata.workflow.working_days import CalendarYearUnknown, is_overdue, working_days_between
 
 ListView = Literal["all", "mine", "waiting", "overdue"]
 LIST_VIEWS: Final = ("all", "mine", "waiting", "overdue")
 
 
-def _is_provider(principal: Principal, objection: Objection) -> bool:
-    org = principal.organisation
-    return principal.has_role(Role.PROVIDER) and org is not None and org.id == objection.entry.provider_id
-
-
-def _is_competent(principal: Principal, objection: Objection) -> bool:
-    return is_competent_for(principal, objection.entry.provider.division_code)
-
-
-def may_see(principal: Principal, objection: Objection) -> bool:
-    return (
-        objection.raised_by == principal.user.login
-        or _is_provider(principal, objection)
-        or _is_competent(principal, objection)
-    )
-
-
 def waits_for(principal: Principal, objection: Objection) -> bool:
     """Whether the caller is whom the objection's current step waits for."""
     actor = WAITING_ON.get(ObjectionState(objection.state))
     if actor is Actor.COMPETENT:
-        return _is_competent(principal, objection)
-    return actor is Actor.PROVIDER and _is_provider(principal, objection)
+        return is_competent(principal, objection)
+    return actor is Actor.PROVIDER and is_provider(principal, objection)
 
 
 def overdue(objection: Objection, now: dt.datetime) -> bool:
@@ -92,7 +75,7 @@ def list_objections(
 def show_objection(session: Session, principal: Principal, objection_id: int) -> Objection:
     objection = get_objection(session, objection_id)
     if not may_see(principal, objection):
-        raise NotFound(text("no objection {objection_id}", objection_id=objection_id))
+        raise unknown_objection(objection_id)
     return objection
 
 

@@ -1,9 +1,10 @@
 """Objections (异议, REQ-12) and their deadlines (REQ-13): the moves, who may make them, and the
 periodic work.
 
-A consumer whose organisation may read an entry (a grant, or an unconditionally shared entry), or
-any signed-in person as a data subject, names records of the entry by its key fields and says what
-is wrong. The competent department covering the provider accepts it within ``objection_accept``
+Staff of an organisation that may read an entry (a grant, or an unconditionally shared entry), or a
+data subject with a verified identity about their own records (`objection_raisers`), names records
+of the entry by its key fields and says what is wrong, within the limits of `objection_limits`.
+The competent department covering the provider accepts it within ``objection_accept``
 working days — and the records are flagged at once, disputed in every gateway answer — or rejects it
 with a reason. The provider then verifies within ``objection_verify`` working days: *corrected*
 (a newer dataset version carries the fix, ingested through the normal path) or *upheld* (with a
@@ -13,7 +14,8 @@ calendar days without a move.
 
 Every move is one audit event ``objection.<action>`` on ``objection:<id>`` and a notification to
 whoever acts next and to the raiser; a refusal (wrong role or organisation, wrong state) is audited
-too. A move is a conditional UPDATE on the state and ``lock_version`` seen, so of two people deciding
+too. An objection the caller may not see is refused as a missing one (`objection_access`), for
+moves as for reads. A move is a conditional UPDATE on the state and ``lock_version`` seen, so of two people deciding
 at once exactly one wins. ``objections.escalate`` tells the competent department, once per step,
 about a step past its deadline.
 """
@@ -29,27 +31,28 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
-from pubdata.catalog.classes import EntryState, ShareClass, WriteMode
+from pubdata.catalog.classes import EntryState, WriteMode
 from pubdata.catalog.service import get_entry
-from pubdata.db.models import CatalogEntry, DatasetVersion, Grant, Objection, User, iso_or_none
+from pubdata.db.models import CatalogEntry, DatasetVersion, Objection, iso_or_none
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
-from pubdata.gateway.grants import grant_state
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.messages import text
-from pubdata.settings import Settings, SettingsFile
-from pubdata.workflow.notify import notify
+from pubdata.settings import SettingsFile
+from pubdata.workflow.objection_access import may_see, unknown_objection
+from pubdata.workflow.objection_limits import bureau_already_told, check_rate, check_record_count
+from pubdata.workflow.objection_notices import tell
+from pubdata.workflow.objection_raisers import may_raise, require_own_records
 from pubdata.workflow.objection_records import check_records
 from pubdata.workflow.objection_states import (
     DEADLINE_STEPS,
     TRANSITIONS,
-    WAITING_ON,
     Actor,
     ObjectionState,
     RaiserKind,
     Transition,
     transition,
 )
-from pubdata.workflow.parties import competent_people, people, require_competent, require_member
+from pubdata.workflow.parties import require_competent, require_member
 from pubdata.workflow.working_days import deadline_for
 from pubdata.workspace import Workspace
 
@@ -82,32 +85,6 @@ def _refuse(session: Session, actor: str, action: str, where: str, error: Pubdat
 # --- raising ------------------------------------------------------------------------------------
 
 
-def _may_raise(
-    session: Session, principal: Principal, entry: CatalogEntry, kind: RaiserKind, now: dt.datetime
-) -> None:
-    if kind is RaiserKind.DATA_SUBJECT:
-        return  # anyone signed in may say that data about them is wrong
-    org = principal.organisation
-    if principal.has_role(Role.CONSUMER) and org is not None:
-        if entry.share_class is ShareClass.UNCONDITIONAL:
-            return
-        grants = session.scalars(
-            select(Grant).where(Grant.entry_id == entry.id, Grant.organisation_id == org.id)
-        )
-        # Held: neither revoked nor expired (a grant that starts later is held already).
-        if any(grant_state(g, now) in {"active", "pending"} for g in grants):
-            return
-    raise NotAuthorised(
-        text(
-            "{login} may not object to {code} as a consumer: only consumer staff of an "
-            "organisation holding a grant on it (any organisation for an unconditionally shared entry) "
-            "may; a person objecting to data about themselves raises it as data_subject",
-            login=principal.user.login,
-            code=entry.code,
-        )
-    )
-
-
 def raise_objection(
     session: Session,
     principal: Principal,
@@ -131,6 +108,7 @@ def raise_objection(
         raise InputError(
             text("an objection needs a description of what is wrong with the records"), column="description"
         )
+    tenant = settings.for_tenant(entry.provider.division_code)
     try:
         if entry.state is not EntryState.PUBLISHED:
             raise RuleViolation(
@@ -139,11 +117,17 @@ def raise_objection(
                 ),
                 "REQ-12",
             )
-        _may_raise(session, principal, entry, raiser, now)
+        identity = may_raise(session, principal, entry, raiser, now)
+        check_record_count(len(records), tenant)  # before each record costs a validation
+        check_rate(session, login, entry, now, tenant)
     except (NotAuthorised, RuleViolation) as refusal:
         _refuse(session, login, "raise", f"entry:{entry.code}", refusal)
     checked = check_records(entry, records)
-    tenant = settings.for_tenant(entry.provider.division_code)
+    if identity is not None:
+        try:
+            require_own_records(login, identity, entry, checked)
+        except NotAuthorised as refusal:
+            _refuse(session, login, "raise", f"entry:{entry.code}", refusal)
     objection = Objection(
         entry_id=entry.id,
         raised_by=login,
@@ -155,6 +139,7 @@ def raise_objection(
         step_started_at=now,
         due_at=_due(ObjectionState.SUBMITTED, now, settings, entry),
         lock_version=0,
+        created_at=now,  # the rate limits count from it (`objection_limits`)
     )
     session.add(objection)
     session.flush()
@@ -162,7 +147,8 @@ def raise_objection(
         session, login, "objection.raise", target(objection.id),
         entry=entry.code, kind=raiser.value, records=len(checked), due_at=iso_or_none(objection.due_at),
     )  # fmt: skip
-    _tell(session, objection, entry, "raise", ObjectionState.SUBMITTED, tenant)
+    told = bureau_already_told(session, entry, objection.id, now, tenant)
+    tell(session, objection, entry, "raise", ObjectionState.SUBMITTED, tenant, next_actor=not told)
     return objection
 
 
@@ -195,15 +181,25 @@ def _authorise(principal: Principal, move: Transition, entry: CatalogEntry) -> N
         )
 
 
-def _permitted(session: Session, principal: Principal, objection: Objection, action: str) -> Transition:
-    """The move, once the caller's role and the objection's state allow it (refusals audited)."""
+def _permitted(
+    session: Session, principal: Principal, objection_id: int, action: str
+) -> tuple[Objection, Transition]:
+    """The objection and the move, once the caller's role and the objection's state allow it
+    (refusals audited). An objection the caller may not see is refused exactly as a missing one,
+    before anything of it (its entry, its state) can show in the answer."""
     login = principal.user.login
+    try:
+        objection = get_objection(session, objection_id)
+        if not may_see(principal, objection):
+            raise unknown_objection(objection_id)
+    except NotFound as hidden:
+        _refuse(session, login, action, target(objection_id), hidden)
     try:
         first = next((t for t in TRANSITIONS if t.action == action), None)
         if first is None:
             raise RuleViolation(text("unknown objection action {action!r}", action=action), "REQ-12")
         _authorise(principal, first, objection.entry)
-        return transition(action, ObjectionState(objection.state))
+        return objection, transition(action, ObjectionState(objection.state))
     except (NotAuthorised, RuleViolation) as refusal:
         _refuse(session, login, action, target(objection.id), refusal)
 
@@ -260,50 +256,15 @@ def move_objection(
         due_at=iso_or_none(objection.due_at), **facts,
     )  # fmt: skip
     tenant = settings.for_tenant(objection.entry.provider.division_code)
-    _tell(session, objection, objection.entry, move.action, move.target, tenant)
+    tell(session, objection, objection.entry, move.action, move.target, tenant)
     return objection
-
-
-def _tell(
-    session: Session,
-    objection: Objection,
-    entry: CatalogEntry,
-    action: str,
-    state: ObjectionState,
-    settings: Settings,
-) -> None:
-    """The next actor (if any) and the raiser learn of the move."""
-    users = _actors(session, WAITING_ON.get(state), entry)
-    raiser = session.scalar(select(User).where(User.login == objection.raised_by))
-    if raiser is not None:
-        users.append(raiser)
-    body = f"{entry.name}（{entry.code}）的数据异议 #{objection.id} 现为「{state.label}」。"
-    if objection.reason and state in (
-        ObjectionState.REJECTED,
-        ObjectionState.UPHELD,
-        ObjectionState.UNFLAGGED,
-    ):
-        body += f"\n理由：{objection.reason}"
-    notify(
-        session, users, f"objection.{action}", f"数据异议 #{objection.id}：{state.label}", body,
-        f"/objections/{objection.id}", settings,
-    )  # fmt: skip
-
-
-def _actors(session: Session, actor: Actor | None, entry: CatalogEntry) -> list[User]:
-    if actor is Actor.COMPETENT:
-        return competent_people(session, entry.provider.division_code)
-    if actor is Actor.PROVIDER:
-        return people(session, [entry.provider], Role.PROVIDER)
-    return []
 
 
 def accept(
     session: Session, principal: Principal, objection_id: int, *, now: dt.datetime, settings: SettingsFile
 ) -> Objection:
     """Accept and, in the same transaction, flag: the records are disputed from this commit on."""
-    objection = get_objection(session, objection_id)
-    move = _permitted(session, principal, objection, "accept")
+    objection, move = _permitted(session, principal, objection_id, "accept")
     login = principal.user.login
     move_objection(session, objection, move, login, now, settings)
     return move_objection(
@@ -359,8 +320,7 @@ def _decide_with_reason(
             text("to {action} an objection, give the reason the raiser will read", action=action),
             column="reason",
         )
-    objection = get_objection(session, objection_id)
-    move = _permitted(session, principal, objection, action)
+    objection, move = _permitted(session, principal, objection_id, action)
     return move_objection(
         session, objection, move, principal.user.login, now, settings, reason=reason.strip()
     )
@@ -369,8 +329,7 @@ def _decide_with_reason(
 def archive(
     session: Session, principal: Principal, objection_id: int, *, now: dt.datetime, settings: SettingsFile
 ) -> Objection:
-    objection = get_objection(session, objection_id)
-    move = _permitted(session, principal, objection, "archive")
+    objection, move = _permitted(session, principal, objection_id, "archive")
     return move_objection(session, objection, move, principal.user.login, now, settings)
 
 
@@ -405,8 +364,7 @@ def correct(
         )
     login = principal.user.login
     with workspace.sessions() as session:
-        objection = get_objection(session, objection_id)
-        _permitted(session, principal, objection, "correct")
+        objection, _ = _permitted(session, principal, objection_id, "correct")
         entry_code = objection.entry.code
         if version is not None:
             flagged_at = _version_at_flag(session, objection_id)
@@ -436,8 +394,7 @@ def correct(
         ).version.version
     settings = workspace.settings
     with workspace.sessions() as session, session.begin():
-        objection = get_objection(session, objection_id)
-        move = _permitted(session, principal, objection, "correct")
+        objection, move = _permitted(session, principal, objection_id, "correct")
         move_objection(session, objection, move, login, now, settings, corrected_version=version)
         unflag = transition("unflag", ObjectionState(objection.state))
         return move_objection(session, objection, unflag, login, now, settings)
