@@ -80,16 +80,16 @@ def test_jsonl_is_one_object_per_row_in_order() -> None:
     lines = export("jsonl").decode("utf-8").splitlines()
     names = ROWS.column_names
     assert [json.loads(line) for line in lines] == [
-        dict(zip(names, ["330402********1234", 3, "2021-03-01", 4200.5, '含"引号",与逗号'], strict=True)),
+        dict(zip(names, ["330402********1234", 3, "2021-03-01", "4200.50", '含"引号",与逗号'], strict=True)),
         dict(zip(names, [None, None, "2022-01-25", None, "line\nbreak"], strict=True)),
-        dict(zip(names, ["330411********567X", 12, None, 0.0, "=1+1"], strict=True)),
+        dict(zip(names, ["330411********567X", 12, None, "0.00", "=1+1"], strict=True)),
     ]
 
 
 def test_json_is_one_object_with_columns_rows_truncation_and_metadata() -> None:
     answer = json.loads(export("json", meta={"policy": {"versions": {"x": 2}}}, truncated=lambda: True))
     assert [c["name"] for c in answer["columns"]] == ROWS.column_names
-    assert answer["rows"][0] == ["330402********1234", 3, "2021-03-01", 4200.5, '含"引号",与逗号']
+    assert answer["rows"][0] == ["330402********1234", 3, "2021-03-01", "4200.50", '含"引号",与逗号']
     assert len(answer["rows"]) == 3
     assert answer["truncated"] is True and answer["policy"] == {"versions": {"x": 2}}
     empty = json.loads(export("json", ROWS.slice(0, 0)))

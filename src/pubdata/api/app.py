@@ -23,6 +23,7 @@ from pubdata.api.schemas import ErrorOut
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.access import AccessDenied
 from pubdata.gateway.engine import QueryError, QueryTimeout
+from pubdata.gateway.export_types import UnsupportedColumn
 from pubdata.gateway.identity import NotAuthenticated
 from pubdata.gateway.policy_types import PolicyViolation
 from pubdata.gateway.query_audit import QueryCrashed
@@ -53,6 +54,7 @@ ERROR_STATUS: tuple[tuple[type[PubdataError], int, str], ...] = (
     (QueryTimeout, 504, "timeout"),
     (QueryError, 400, "query_failed"),
     (NotFound, 404, "not_found"),
+    (UnsupportedColumn, 400, "unsupported_column"),
     (InputError, 400, "invalid"),
     (ObjectionLimitReached, 429, "rate_limited"),
     (RuleViolation, 409, "refused"),

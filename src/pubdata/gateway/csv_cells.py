@@ -22,6 +22,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pubdata.gateway.export_types import nested
+
 #: First characters that make a spreadsheet evaluate a cell.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: What is put in front of such a cell.
@@ -58,14 +60,14 @@ def neutralise_text(values: pa.Array) -> pa.Array:
 
 
 def _safe_type(kind: pa.DataType) -> pa.DataType:
-    if pa.types.is_string_view(kind):
+    if pa.types.is_string_view(kind) or nested(kind):  # nested values are written as JSON text
         return pa.large_string()
     return kind
 
 
 def safe_schema(schema: pa.Schema, *, raw: bool = False) -> pa.Schema:
     """The schema the CSV is written with: text views as plain text (the CSV writer has no kernel
-    for views), and neutral header names unless `raw`."""
+    for views), lists, structs and maps as their JSON text, and neutral header names unless `raw`."""
     named = (lambda name: name) if raw else neutral_name
     return pa.schema([pa.field(named(f.name), _safe_type(f.type), f.nullable) for f in schema])
 

@@ -33,10 +33,8 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,14 @@ from sqlglot import exp
 
 from pubdata.errors import InputError
 from pubdata.gateway import csv_cells
+from pubdata.gateway.export_types import TypeCheck, check_schema, refused_in_parquet, refused_in_text
+from pubdata.gateway.json_cells import (
+    formatting_cursor,
+    json_ready,
+    json_ready_batch,
+    nested_as_json,
+    nested_cursor,
+)
 from pubdata.messages import text
 from pubdata.workflow.working_days import LOCAL_TZ
 
@@ -102,6 +108,12 @@ class ExportFormat:
     max_rows: int | None = None
     #: Bytes that end a stream which failed midway (see the module docstring).
     failure: Callable[[str], bytes] = lambda message: b""
+    #: Why a column type cannot be written (`export_types`); asked before the first byte.
+    refuses: TypeCheck = lambda kind: None
+
+    def check(self, schema: pa.Schema) -> None:
+        """Raise `UnsupportedColumn` if a column of `schema` cannot be written in this format."""
+        check_schema(schema, self.name, self.refuses)
 
 
 #: Every format the gateway serves, by name.
@@ -129,7 +141,7 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-# --- sinks and the formatting connection -------------------------------------------------------
+# --- sinks and batches -----------------------------------------------------------------------
 
 
 class _Sink(io.RawIOBase):
@@ -155,23 +167,6 @@ class _Sink(io.RawIOBase):
     def take(self) -> bytes:
         taken, self._parts = b"".join(self._parts), []
         return taken
-
-
-_FORMATTER_LOCK = threading.Lock()
-
-
-@cache
-def _formatter() -> duckdb.DuckDBPyConnection:
-    """One in-memory connection per process for formatting; each job works in a cursor of it."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET python_enable_replacements = false")
-    con.execute("SET enable_external_access = false")
-    return con
-
-
-def formatting_cursor() -> duckdb.DuckDBPyConnection:
-    with _FORMATTER_LOCK:
-        return _formatter().cursor()
 
 
 def _positional(batch: pa.RecordBatch) -> pa.Table:
@@ -224,7 +219,7 @@ def json_rows(
         row = exp.Anonymous(this="json_array", expressions=columns)
     if end:
         row = exp.DPipe(this=row, expression=exp.Literal.string(end), safe=True)
-    cursor.register("batch", _positional(batch))
+    cursor.register("batch", _positional(json_ready_batch(batch)))
     try:
         query = exp.select(row.as_("j")).from_("batch").sql("duckdb")
         return cursor.sql(query).to_arrow_table().column("j")
@@ -242,14 +237,20 @@ def write_csv(job: ExportJob) -> Iterator[bytes]:
         sink.write(UTF8_BOM)
     schema = csv_cells.safe_schema(job.schema, raw=job.csv_raw)
     options = pacsv.WriteOptions(eol="\n" if job.csv_raw else "\r\n")
-    with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
-        for batch in job.batches:
-            if job.csv_raw:
-                writer.write_batch(batch.cast(schema))
-            else:
-                writer.write_batch(csv_cells.neutralise(batch, schema))
-            yield sink.take()
-    yield sink.take()
+    cursor = nested_cursor(job.schema)
+    try:
+        with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
+            for batch in job.batches:
+                batch = nested_as_json(cursor, batch)
+                if job.csv_raw:
+                    writer.write_batch(batch.cast(schema))
+                else:
+                    writer.write_batch(csv_cells.neutralise(batch, schema))
+                yield sink.take()
+        yield sink.take()
+    finally:
+        if cursor is not None:
+            cursor.close()
 
 
 def write_jsonl(job: ExportJob) -> Iterator[bytes]:
@@ -309,6 +310,15 @@ def wall_time(column: pa.Array, zone: str) -> pa.Array:
     return pc.local_timestamp(column.cast(pa.timestamp(kind.unit, tz=zone)))
 
 
+def _cells(cursor: duckdb.DuckDBPyConnection | None, batch: pa.RecordBatch, zone: str) -> list[list[Any]]:
+    """The batch's values as spreadsheet cells, column by column: nested values as JSON text, a
+    non-finite float as an empty cell (a cell has no NaN), zoned times as wall-clock times."""
+    columns = nested_as_json(cursor, batch).columns
+    return [
+        wall_time(json_ready(c) if pa.types.is_floating(c.type) else c, zone).to_pylist() for c in columns
+    ]
+
+
 def write_xlsx(job: ExportJob) -> Iterator[bytes]:
     """One sheet, a header row, then the rows; text is never read as a formula, URL or number."""
     with tempfile.TemporaryDirectory(prefix="pubdata-xlsx-") as folder:
@@ -326,12 +336,16 @@ def write_xlsx(job: ExportJob) -> Iterator[bytes]:
         moment = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
         formats = [moment if pa.types.is_timestamp(f.type) else None for f in job.schema]
         row = 1
-        for batch in job.batches:
-            columns = [wall_time(c, job.zone).to_pylist() for c in batch.columns]
-            for values in zip(*columns, strict=True):
-                for col, (value, shown) in enumerate(zip(values, formats, strict=True)):
-                    sheet.write(row, col, value, shown)
-                row += 1
+        cursor = nested_cursor(job.schema)
+        try:
+            for batch in job.batches:
+                for values in zip(*_cells(cursor, batch, job.zone), strict=True):
+                    for col, (value, shown) in enumerate(zip(values, formats, strict=True)):
+                        sheet.write(row, col, value, shown)
+                    row += 1
+        finally:
+            if cursor is not None:
+                cursor.close()
         book.close()
         with path.open("rb") as file:
             while chunk := file.read(_CHUNK):
@@ -366,7 +380,14 @@ register(
     )
 )
 register(
-    ExportFormat("csv", "text/csv; charset=utf-8", "csv", write_csv, failure=_text_trailer("# error: {}\n"))
+    ExportFormat(
+        "csv",
+        "text/csv; charset=utf-8",
+        "csv",
+        write_csv,
+        failure=_text_trailer("# error: {}\n"),
+        refuses=refused_in_text,
+    )
 )
 register(
     ExportFormat(
@@ -377,7 +398,11 @@ register(
         failure=lambda message: _ARROW_BROKEN + f"pubdata-error: {one_line(message)}".encode(),
     )
 )
-register(ExportFormat("parquet", "application/vnd.apache.parquet", "parquet", write_parquet))
+register(
+    ExportFormat(
+        "parquet", "application/vnd.apache.parquet", "parquet", write_parquet, refuses=refused_in_parquet
+    )
+)
 register(
     ExportFormat(
         "xlsx",
@@ -387,5 +412,6 @@ register(
         bounded=True,
         default_rows=100_000,
         max_rows=XLSX_MAX_ROWS,
+        refuses=refused_in_text,
     )
 )
