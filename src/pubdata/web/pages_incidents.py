@@ -18,6 +18,7 @@ from pubdata.db.models import Incident, aware
 from pubdata.errors import InputError, NotFound, PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal
 from pubdata.web.error_text import say
+from pubdata.web.path_ids import IncidentId
 from pubdata.web.templating import render
 from pubdata.web.visitor import N_, PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
@@ -170,13 +171,13 @@ def _detail(
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-def incident_page(request: Request, principal: PrincipalDep, incident_id: int) -> HTMLResponse:
+def incident_page(request: Request, principal: PrincipalDep, incident_id: IncidentId) -> HTMLResponse:
     return _detail(request, principal, incident_id)
 
 
 @router.post("/incidents/{incident_id}/{action}")
 def take_move(
-    request: Request, principal: PrincipalDep, incident_id: int, action: str, note: Text = ""
+    request: Request, principal: PrincipalDep, incident_id: IncidentId, action: str, note: Text = ""
 ) -> Response:
     if action not in STEPS:
         raise PageError(404, "not_found", action)
