@@ -17,6 +17,7 @@ from pubdata.db.models import Objection
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.roles import NotAuthorised, Principal
 from pubdata.web.error_text import say
+from pubdata.web.path_ids import ObjectionId
 from pubdata.web.templating import render
 from pubdata.web.visitor import PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
@@ -63,7 +64,7 @@ def _page(
 
 
 @router.get("/objections/{objection_id}", response_class=HTMLResponse)
-def objection_page(request: Request, principal: PrincipalDep, objection_id: int) -> HTMLResponse:
+def objection_page(request: Request, principal: PrincipalDep, objection_id: ObjectionId) -> HTMLResponse:
     return _page(request, principal, objection_id)
 
 
@@ -71,7 +72,7 @@ def objection_page(request: Request, principal: PrincipalDep, objection_id: int)
 def make_move(
     request: Request,
     principal: PrincipalDep,
-    objection_id: int,
+    objection_id: ObjectionId,
     move: str,
     reason: Annotated[str, Form(max_length=2000)] = "",
     version: Annotated[int | None, Form(ge=1)] = None,
