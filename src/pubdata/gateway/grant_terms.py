@@ -10,6 +10,8 @@ same functions, so a request can never ask for what no grant could give.
 De-identification per field is ``{"function": <name in DEID_FUNCTIONS>, "params": {...}}`` (or just
 the name); ``"raw"`` shares the field as stored — the provider's explicit choice, recorded in the
 audit trail. A pseudonym's ``slot`` and key are assigned per grant when the policy is compiled.
+Whether a choice is strong enough for the field's level and kind is the floor's question
+(`pubdata.gateway.deid_floor`), asked where a grant is made or renewed, with the assessments on record.
 
 Example:
     >>> fields = {"age", "division_code"}
