@@ -60,7 +60,8 @@ class PasswordSignIn:
         self.sessions = sessions
         self.lockout = lockout
         self.wait_seconds = wait_seconds
-        self._checks = threading.BoundedSemaphore(checks)
+        #: The password checks this process may run at once (a test may hold them to see "busy").
+        self.checks = threading.BoundedSemaphore(checks)
 
     def attempt(self, name: str, password: str, address: str, now: dt.datetime) -> Outcome:
         """Try `password` for login `name` from `address`; on success the login is recorded and audited."""
@@ -69,13 +70,13 @@ class PasswordSignIn:
         if reservation is None:
             return Outcome.LOCKED
         account = self._account(name)
-        if not self._checks.acquire(timeout=self.wait_seconds):
+        if not self.checks.acquire(timeout=self.wait_seconds):
             self.lockout.withdraw(reservation)
             return Outcome.BUSY
         try:
             check = check_password(account.password_hash if account else None, password)
         finally:
-            self._checks.release()
+            self.checks.release()
         usable = account is not None and account.active and check.matched
         if usable and self._record(name, check.rehashed, address, now):
             self.lockout.succeeded(reservation, keys[0])
