@@ -173,7 +173,7 @@ def test_quarantine_writes_good_rows_and_holds_back_bad_ones(workspace: Workspac
     assert zhang["id_number"] == ID_A and zhang["mobile"] == "13800138000"
     assert zhang["enrol_date"] == dt.date(2022, 1, 25) and zhang["base"] == Decimal("1234.5")
     assert (zhang["children"], zhang["employed"], zhang[ROW_FLAGS]) == (2, True, None)
-    assert li["id_number"] == ID_B and li["division_code"] == "330106" and li["employed"] is False
+    assert li["id_number"] == ID_B and li["division_code"] == "330106000000" and li["employed"] is False
     assert wang["id_number"] == ID_C and wang["mobile"] is None and wang["base"] is None
 
     held = pq.read_table(workspace.home / q["quarantine_file"]).to_pylist()

@@ -201,6 +201,18 @@ def _division_code_check(value: str, today: dt.date | None = None) -> str | None
     return identifiers.division_code_problem(value)
 
 
+def _division_pad_sql(d: str) -> str:
+    """A 6- or 9-digit code as its 12-digit form (county + 000000, township + 000), so that one
+    column holds one form and GROUP BY does not split a division in two; anything else stays as
+    written and is checked (and flagged) as it came."""
+    return f"CASE WHEN regexp_full_match({d}, '[0-9]{{6}}|[0-9]{{9}}') THEN rpad({d}, 12, '0') ELSE {d} END"
+
+
+def _division_pad_needed(values: pa.Array, data: bytes) -> bool:
+    lengths = pc.binary_length(values)
+    return bool(pc.any(pc.is_in(lengths, value_set=pa.array([6, 9], lengths.type))).as_py())
+
+
 def _date_sql(d: str, derived: str = "NULL") -> str:
     return f"CASE WHEN ({date_sql(d)}) IS NULL THEN 'format' END"
 
@@ -231,8 +243,9 @@ VALIDATORS: dict[str, Validator] = {
         "division code",
         _division_code_sql,
         _division_code_check,
+        _division_pad_sql,
         derive_sql=_division_number_sql,
-        normalise_needed=_never,
+        normalise_needed=_division_pad_needed,
     ),
     "date": Validator("date", "date", _date_sql, _date_check, normalise_needed=_never),
 }
