@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -99,6 +99,25 @@ def assessed_raw_fields(
         if [c.lower() for c in row.entry_codes] == [entry_code.lower()] and aware(row.valid_until) > now:
             found.update(str(f) for f in row.raw_fields or ())
     return frozenset(found)
+
+
+class TermsLike(Protocol):
+    """What a decision proposes: the fields it shares and their de-identification."""
+
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def deid(self) -> dict[str, dict[str, Any]]: ...
+
+
+def require_floor(
+    session: Session, entry: CatalogEntry, organisation_id: int | None, terms: TermsLike, now: dt.datetime
+) -> None:
+    """Refuse proposed terms below the floor when they are proposed, not only when a grant is made
+    from them: a coordinated approval waits for a countersignature that could otherwise not succeed."""
+    below = deid_below_floor(session, entry, organisation_id, terms.fields, terms.deid, now)
+    if below is not None:
+        raise below
 
 
 def deid_below_floor(
