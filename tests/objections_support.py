@@ -48,6 +48,7 @@ def lift_objection_limits(workspace: Workspace, **limits: int) -> None:
     data = tomllib.loads(path.read_text("utf-8"))
     data.update({"objection_max_per_user": 1000, "objection_max_per_entry": 1000, **limits})
     path.write_text(tomli_w.dumps(data), "utf-8")
+    vars(workspace).pop("settings", None)  # the workspace reads its settings file once; read it again
 
 
 def principal(workspace: Workspace, login: str) -> Principal:

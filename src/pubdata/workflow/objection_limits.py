@@ -54,15 +54,19 @@ def check_record_count(count: int, settings: Settings) -> None:
         )
 
 
-def _since(now: dt.datetime, settings: Settings) -> dt.datetime:
-    return (now - dt.timedelta(hours=settings.objection_window_hours)).astimezone(dt.UTC)
+def _window(now: dt.datetime, settings: Settings) -> tuple[dt.datetime, dt.datetime]:
+    end = now.astimezone(dt.UTC)
+    return end - dt.timedelta(hours=settings.objection_window_hours), end
 
 
-def _recent(session: Session, since: dt.datetime, *where: object) -> tuple[int, dt.datetime | None]:
-    """How many objections matching `where` were raised since `since`, and when the oldest was."""
+def _recent(
+    session: Session, window: tuple[dt.datetime, dt.datetime], *where: object
+) -> tuple[int, dt.datetime | None]:
+    """How many objections matching `where` were raised in `window`, and when the oldest was."""
     count, oldest = session.execute(
         select(func.count(Objection.id), func.min(Objection.created_at)).where(
-            Objection.created_at >= since,
+            Objection.created_at >= window[0],
+            Objection.created_at <= window[1],  # a replay at an earlier instant ignores later rows
             *where,  # type: ignore[arg-type]
         )
     ).one()
@@ -73,9 +77,9 @@ def check_rate(
     session: Session, login: str, entry: CatalogEntry, now: dt.datetime, settings: Settings
 ) -> None:
     """Refuse a new objection once `login`, or anyone on `entry`, reached the window's limit."""
-    since = _since(now, settings)
+    window = _window(now, settings)
     hours = settings.objection_window_hours
-    mine, my_oldest = _recent(session, since, Objection.raised_by == login)
+    mine, my_oldest = _recent(session, window, Objection.raised_by == login)
     if mine >= settings.objection_max_per_user:
         raise ObjectionLimitReached(
             text(
@@ -88,7 +92,7 @@ def check_rate(
             ),
             "REQ-12",
         )
-    theirs, entry_oldest = _recent(session, since, Objection.entry_id == entry.id)
+    theirs, entry_oldest = _recent(session, window, Objection.entry_id == entry.id)
     if theirs >= settings.objection_max_per_entry:
         raise ObjectionLimitReached(
             text(
@@ -117,7 +121,7 @@ def bureau_already_told(
     objections makes one notification, not one each."""
     count, _ = _recent(
         session,
-        _since(now, settings),
+        _window(now, settings),
         Objection.entry_id == entry.id,
         Objection.state == _WAITING,
         Objection.id != objection_id,

@@ -109,6 +109,7 @@ def require_own_records(
 ) -> None:
     """Refuse unless every record's identity-number key fields equal `identity` (records as stored:
     `objection_records.check_records` has normalised them)."""
+    identity = identity.strip().upper()
     fields = {f.name: f for f in entry.fields}
     keys = [
         str(k)
