@@ -41,10 +41,13 @@ from pubdata.gateway.deid_floor import (
 )
 from pubdata.gateway.grant_terms import RAW, normalise_deid
 from pubdata.gateway.grants import renew_grant
-from pubdata.gateway.identity import issue_token
+from pubdata.gateway.identity import find_user, issue_token
 from pubdata.gateway.raw_assessments import record_raw_assessment
-from pubdata.gateway.roles import Scope
+from pubdata.gateway.roles import Principal, Scope
 from pubdata.web.error_text import say
+from pubdata.workflow import requests
+from pubdata.workflow.decisions import Decision, act
+from pubdata.workflow.request_states import Action
 from pubdata.workflow.working_days import LOCAL_TZ
 from pubdata.workspace import Workspace
 from test_grants import CIVIL, NOW, PEOPLE, SETTINGS, UNION, World, build_world, make_grant
@@ -292,3 +295,45 @@ def test_the_approval_form_offers_nothing_below_the_floor_and_its_replay_is_refu
     assert answer.status_code in (400, 403, 409) and "shared at least masked" in answer.text, answer.text
     with workspace.sessions() as s:
         assert s.get(RequestItem, item).grant_id is None  # type: ignore[union-attr]
+
+
+OUTPATIENT = "wjw_outpatient_visits"
+
+
+def _principal(workspace: Workspace, login: str) -> Principal:
+    with workspace.sessions() as s:
+        user = find_user(s, login)
+        _ = user.role_rows, user.organisation
+        s.expunge_all()
+    return Principal(user, user.organisation, user.roles, frozenset(Scope))
+
+
+@pytest.mark.clock
+@pytest.mark.req("REQ-27", "floor")
+def test_a_coordinated_approval_of_not_shared_data_stops_at_the_floor(
+    demo: DemoPortal, pinned_now: dt.datetime
+) -> None:
+    workspace = demo[0]
+    union = _principal(workspace, "jx_zgh")
+    with workspace.sessions() as s, s.begin():
+        request = requests.create_request(
+            s, union, application=PARK_APP, legal_basis="《中华人民共和国工会法》第六条",
+            purpose=PARK_PURPOSE, scenario="职工医疗互助", valid_from=pinned_now,
+            valid_until=pinned_now + dt.timedelta(days=30),
+        )  # fmt: skip
+        item = requests.add_item(
+            s, union, request.id, OUTPATIENT, ["id_number", "hospital", "diagnosis_code"],
+            dispute_reason="职工医疗互助救助须核实门诊记录，《工会法》第六条赋予工会维护职工权益的职责",
+        )  # fmt: skip
+        requests.submit(s, union, request.id, workspace.settings, pinned_now)
+        item_id = item.id
+    bureau = _principal(workspace, "zj_dsj")
+    act(workspace.sessions, bureau, item_id, Action.CHECK, Decision(), workspace.settings, pinned_now)
+    for deid in ({"id_number": "raw"}, {"id_number": "mask_id_number", "diagnosis_code": "raw"}):
+        decision = Decision(fields=["id_number", "hospital", "diagnosis_code"], deid=deid)
+        with pytest.raises(DeidFloorViolation):
+            act(workspace.sessions, bureau, item_id, Action.COORDINATE_APPROVE, decision, workspace.settings,
+                pinned_now)  # fmt: skip
+    with workspace.sessions() as s:
+        still = s.get(RequestItem, item_id)
+        assert still is not None and still.state == "in_coordination" and still.grant_id is None
