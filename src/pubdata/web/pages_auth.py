@@ -75,10 +75,11 @@ def login_submit(
 
 def _refused(request: Request, name: str, address: str, outcome: Outcome, next: str) -> HTMLResponse:
     status, reason = REFUSALS[outcome]
-    workspace = workspace_of(request)
-    with workspace.sessions() as session, session.begin():
-        actor = name or "anonymous"
-        audit.record_refusal(session, actor, "web.login_failed", actor, reason=reason, address=address)
+    actor = name or "anonymous"
+    # A transaction of its own that writes only this event: `audit.record_refusal` would open a second
+    # connection beside this one, and a burst of refusals would then hold the pool two by two.
+    with workspace_of(request).sessions() as session, session.begin():
+        audit.record(session, actor, "web.login_failed", actor, "refused", reason=reason, address=address)
     error = {Outcome.WRONG: "wrong", Outcome.BUSY: "busy"}.get(outcome, "locked")
     context = {"next": safe_next(next), "error": error, "login": name}
     page = render(request, "login.html", context, status_code=status)
