@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from pubdata import audit
 from pubdata.audit import events as audit_events
-from pubdata.audit.chain import event_digest
+from pubdata.audit.chain import event_digest, naive_utc
 from pubdata.cli.main import app
 from pubdata.db.models import AuditCheckpoint, AuditEvent, AuditSubject
 from pubdata.errors import InputError
@@ -209,7 +209,13 @@ def test_a_chain_rewritten_beneath_a_checkpoint_is_caught(log: Workspace) -> Non
         prev = s.scalar(select(AuditEvent.hash).where(AuditEvent.id == 2))
         for event in s.scalars(select(AuditEvent).where(AuditEvent.id > 3).order_by(AuditEvent.id)):
             digest = event_digest(
-                prev, event.at, event.actor, event.action, event.target, event.outcome, event.detail
+                prev,
+                naive_utc(event.at),
+                event.actor,
+                event.action,
+                event.target,
+                event.outcome,
+                event.detail,
             )
             s.execute(
                 text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :i"),

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pubdata import audit
 from pubdata.clock import fixed_clock
 from pubdata.db.models import SignInFailure
+from pubdata.db.types import as_utc
 from pubdata.demo.build import build_demo
 from pubdata.errors import InputError
 from pubdata.gateway.roles import Role
@@ -109,3 +111,14 @@ def test_a_day_typed_in_the_portal_is_a_day_in_hangzhou() -> None:
     until = local_date(" 2027-03-01 ", end=True)
     assert until is not None and until.astimezone(dt.UTC).isoformat() == "2027-03-01T15:59:59+00:00"
     assert local_date("") is None and local_date("1 March") is None
+
+
+def test_audit_events_since_an_instant_in_another_zone(any_workspace: Workspace) -> None:
+    with any_workspace.sessions() as s, s.begin():
+        at = as_utc(audit.record(s, "tester", "catalog.create", "x").at)  # the chain keeps it naive UTC
+    with any_workspace.sessions() as s:
+        # Half an hour before the event, written in Hangzhou time (eight hours ahead on the wall).
+        before = (at - dt.timedelta(minutes=30)).astimezone(SHANGHAI)
+        after = (at + dt.timedelta(minutes=30)).astimezone(SHANGHAI)
+        assert [e.action for e in audit.list_events(s, "catalog", before)] == ["catalog.create"]
+        assert audit.list_events(s, "catalog", after) == []

@@ -55,7 +55,8 @@ def in_family(families: tuple[str, ...] | str) -> ColumnElement[bool]:
 
 
 def _since(query: Select[AuditEvent], since: dt.datetime | None) -> Select[AuditEvent]:
-    return query if since is None else query.where(AuditEvent.at >= since.replace(tzinfo=None))
+    # The column converts an aware `since` to UTC (and takes a naive one as UTC, as `--since` says).
+    return query if since is None else query.where(AuditEvent.at >= since)
 
 
 def list_events(
