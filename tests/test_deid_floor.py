@@ -178,6 +178,32 @@ def test_a_renewal_after_the_assessment_expired_is_refused(world: World) -> None
     assert refusals(world, "grant.renew")[-1].detail["req"] == "REQ-27"
 
 
+def test_an_assessment_recorded_from_the_command_line_lifts_the_floor_for_its_fields(world: World) -> None:
+    home, now = str(world.home), ["--now", NOW.isoformat()]
+    recorded = runner.invoke(
+        cli,
+        [*now, "assessments", "allow-raw", "--home", home, "--entry", "people", "--field", "id_number",
+         "--reason", REASON, "--approved-by", "省大数据局安全评估组", "--org", UNION, "--days", "30",
+         "--json"],
+    )  # fmt: skip
+    assert recorded.exit_code == 0, recorded.output
+    assert '"raw_fields": [\n    "id_number"\n  ]' in recorded.output and REASON in recorded.output
+    until = (NOW + dt.timedelta(days=20)).date().isoformat()
+    added = runner.invoke(
+        cli,
+        [*now, "grants", "add", "--home", home, "--org", UNION, "--app", "union_other", "--entry", "people",
+         "--field", "id_number", "--deid", "id_number=raw", "--purpose", "原号比对",
+         "--legal-basis", "《工会法》", "--until", until],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    unknown = runner.invoke(
+        cli,
+        [*now, "assessments", "allow-raw", "--home", home, "--entry", "people", "--field", "salary",
+         "--reason", REASON, "--approved-by", "评估组", "--days", "30"],
+    )  # fmt: skip
+    assert unknown.exit_code != 0 and "salary" in unknown.output
+
+
 # --- the property: nothing accepted shows a value its floor hides ----------------------------------
 
 CHOICES = [RAW, *DEID_FUNCTIONS]

@@ -17,7 +17,7 @@ from pubdata.cli.options import ACTOR, Actor, Home, Json, current_clock, reading
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import SecurityAssessment
 from pubdata.errors import InputError
-from pubdata.gateway import assessments, grants
+from pubdata.gateway import assessments, grants, raw_assessments
 
 grants_app = typer.Typer(help="Grants: an application's use of an entry (REQ-17).", no_args_is_help=True)
 assessments_app = typer.Typer(help="Security assessments of combined entries (REQ-26).", no_args_is_help=True)
@@ -203,6 +203,7 @@ def assessment_facts(row: SecurityAssessment) -> dict[str, Any]:
         "approved_by": row.approved_by,
         "approved_at": row.approved_at,
         "valid_until": row.valid_until,
+        "raw_fields": list(row.raw_fields or ()),
     }
 
 
@@ -258,6 +259,34 @@ def list_assessments(home: Home = None, as_json: Json = False) -> None:
             for a in found
         ),
     )  # fmt: skip
+
+
+@assessments_app.command("allow-raw")
+def allow_raw(
+    entry: Annotated[str, typer.Option("--entry", help="Catalogue entry code.")],
+    field: Annotated[
+        list[str], typer.Option("--field", help="A field grants may share as stored, repeatable.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why the assessment found it may (audited).")],
+    approved_by: Annotated[str, typer.Option("--approved-by", help="Who approved it.")],
+    until: Until = None,
+    days: Days = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Only for this organisation [default: any].")
+    ] = None,
+    home: Home = None,
+    actor: Actor = ACTOR,
+    as_json: Json = False,
+) -> None:
+    """Record an approved assessment that lets grants of an entry share the named fields as stored,
+    below the de-identification floor of their level and kind (REQ-27)."""
+    now = current_clock()()
+    with writing(home) as (_workspace, session):
+        row = raw_assessments.record_raw_assessment(
+            session, entry, field, reason, approved_by, _until(until, days, now), org, actor=actor, now=now
+        )
+        facts = assessment_facts(row)
+    _show(facts, as_json, f"recorded assessment {facts['id']}: {', '.join(facts['raw_fields'])} may be raw")
 
 
 def register(app: typer.Typer) -> None:
