@@ -62,6 +62,9 @@ class TablePolicy:
     #: Keyed hashes of each raw row's data subjects (REQ-41), as expressions over the raw columns;
     #: `attach_subjects` carries them to the answer as hidden columns the gateway drops. Empty: none.
     subjects: tuple[exp.Expression, ...] = ()
+    #: Predicate over the raw columns true for rows kept with quality flags at ingest (``--policy
+    #: flag``); the rule `mark_flagged` then shows it as ``_quality_flagged``. ``None``: no column.
+    quality_flagged: exp.Expression | None = None
 
     @classmethod
     def build(
