@@ -52,6 +52,7 @@ from pubdata.gateway.access import AccessDenied, decide
 from pubdata.gateway.disputed import DISPUTED_HEADER, count_disputed, flagged_records, with_disputed
 from pubdata.gateway.engine import QueryError, QueryFailed, QueryStream, SandboxedEngine
 from pubdata.gateway.export import ExportFormat, ExportJob, get_format, one_line
+from pubdata.gateway.export_types import UnsupportedColumn
 from pubdata.gateway.policy_summary import (
     SUBJECT_KINDS,
     PolicySummary,
@@ -60,6 +61,7 @@ from pubdata.gateway.policy_summary import (
     summarise,
 )
 from pubdata.gateway.policy_types import PolicyViolation, QueryLimits
+from pubdata.gateway.quality_flags import any_flagged, with_quality_flags
 from pubdata.gateway.query_audit import CURRENT, audited
 from pubdata.gateway.referenced import referenced_entries
 from pubdata.gateway.rewrite import rewrite
@@ -306,8 +308,11 @@ def run_query(
     call.detail["reason"] = "; ".join(decision.reasons.values())
     if decision.assessment is not None:
         call.detail["assessment_id"] = decision.assessment.id
+    store = DatasetStore(workspace.data_dir, workspace.sessions)
+    files = {code: store.file_uris(entry) for code, entry in entries.items()}
     try:
         policy = with_subjects(with_disputed(decision.policy, entries, flagged), entries)
+        policy = with_quality_flags(policy, {code for code, held in files.items() if any_flagged(held)})
         result = rewrite(sql, policy)
     except PolicyViolation as refusal:
         raise call.refuse(refusal, "sql") from None
@@ -320,15 +325,13 @@ def run_query(
         masked=summary.masked,
         filtered=summary.filtered,
     )
-    store = DatasetStore(workspace.data_dir, workspace.sessions)
     tables: dict[str, list[str]] = {}
     for code in result.tables:
-        files = store.file_uris(entries[code])
-        if not files:
+        if not files[code]:
             raise call.refuse(
                 QueryError(text("entry {code} holds no data yet", code=entries[code].code)), "no_data"
             )
-        tables[decision.policy.tables[code].internal_name] = files
+        tables[decision.policy.tables[code].internal_name] = files[code]
     enforced = result.sql
     run = functools.partial(engine.run, source_sql=sql)  # failures may name what the sender wrote
     if offset:
@@ -344,6 +347,14 @@ def run_query(
         if disputed:
             call.detail["disputed"] = disputed
         stream = run(enforced, tables, variables, max_rows=cap, batch_rows=batch_rows)
+    except QueryError as failure:
+        raise call.refuse(failure, "engine") from None
+    try:  # the engine gives the schema before the first batch: refuse what the format cannot hold
+        fmt.check(stream.schema)
+    except UnsupportedColumn as refusal:
+        stream.close()
+        raise call.refuse(refusal, "format") from None
+    try:
         first = next(stream, None)
     except QueryError as failure:
         raise call.refuse(failure, "engine") from None
