@@ -7,6 +7,7 @@ Every route needs a token with the ``workflow`` scope. An incident the caller ma
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Annotated
 
@@ -17,9 +18,11 @@ from pubdata.api.deps import MAX_ID, WorkspaceDep
 from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut, Moment
 from pubdata.db.models import Incident, aware
-from pubdata.gateway.roles import Scope
+from pubdata.gateway.roles import Principal, Scope
 from pubdata.workflow import incidents
 from pubdata.workflow.incidents import IncidentCategory, IncidentState, Severity
+from pubdata.workflow.refusals import API, Asker, denials_audited
+from pubdata.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Incident number.")]
@@ -103,6 +106,11 @@ class NoteIn(BaseModel):
     note: str = Field(min_length=1, max_length=20_000, description="What was done or found.")
 
 
+def _denials(workspace: Workspace, principal: Principal, incident_id: int) -> AbstractContextManager[None]:
+    """An incident the caller may not read answers 404; the ask is audited (REQ-40)."""
+    return denials_audited(workspace.sessions, Asker.of(principal, API), "incident", incident_id)
+
+
 @router.get("/incidents", response_model=list[IncidentOut], responses=_ERRORS, summary="Incidents")
 def list_incidents(
     workspace: WorkspaceDep,
@@ -139,7 +147,7 @@ def post_incident(body: IncidentIn, workspace: WorkspaceDep, principal: Principa
 @router.get("/incidents/{incident_id}", response_model=IncidentOut, responses=_ERRORS, summary="One incident")
 def get_incident(incident_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep) -> IncidentOut:
     principal.require(scope=Scope.WORKFLOW)
-    with workspace.sessions() as session:
+    with _denials(workspace, principal, incident_id), workspace.sessions() as session:
         return IncidentOut.from_row(incidents.show(session, principal, incident_id))
 
 
@@ -151,6 +159,6 @@ def post_step(
 ) -> IncidentOut:
     """``update`` / ``resolve`` / ``reopen`` by the organisation's staff, ``close`` by the department."""
     principal.require(scope=Scope.WORKFLOW)
-    with workspace.sessions() as session, session.begin():
+    with _denials(workspace, principal, incident_id), workspace.sessions() as session, session.begin():
         incident = incidents.move(session, principal, incident_id, action.value, body.note)
         return IncidentOut.from_row(incident)

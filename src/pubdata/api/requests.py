@@ -18,9 +18,11 @@ from pubdata.api.query import PrincipalDep
 from pubdata.api.schemas import ErrorOut
 from pubdata.errors import NotFound
 from pubdata.gateway.roles import Principal, Scope
+from pubdata.messages import text
 from pubdata.workflow import request_views as views
 from pubdata.workflow import requests
 from pubdata.workflow.decisions import Decision, act
+from pubdata.workflow.refusals import API, Asker, denials_audited, refusals_audited
 from pubdata.workflow.request_states import Action
 from pubdata.workspace import Workspace
 
@@ -97,8 +99,15 @@ def _caller(principal: Principal) -> Principal:
     return principal
 
 
+def _asker(principal: Principal) -> Asker:
+    return Asker.of(principal, API)
+
+
 def _show(workspace: Workspace, principal: Principal, request_id: int, now: dt.datetime) -> dict[str, Any]:
-    with workspace.sessions() as session:
+    with (
+        denials_audited(workspace.sessions, _asker(principal), "request", request_id),
+        workspace.sessions() as session,
+    ):
         request = views.visible_request(session, principal, request_id)
         return {
             **views.request_facts(request, now),
@@ -111,7 +120,11 @@ def create(body: RequestIn, workspace: WorkspaceDep, principal: PrincipalDep, no
     """A draft with its items, in one transaction; with ``submit`` it is then submitted."""
     caller = _caller(principal)
     terms = body.model_dump(exclude={"items", "submit"})
-    with workspace.sessions() as session, session.begin():
+    with (
+        refusals_audited(workspace.sessions, _asker(caller), "request.create", "request:new"),
+        workspace.sessions() as session,
+        session.begin(),
+    ):
         request = requests.create_request(session, caller, **terms)
         for item in body.items:
             requests.add_item(
@@ -120,8 +133,7 @@ def create(body: RequestIn, workspace: WorkspaceDep, principal: PrincipalDep, no
             )  # fmt: skip
         request_id = request.id
     if body.submit:
-        with workspace.sessions() as session, session.begin():
-            requests.submit(session, caller, request_id, workspace.settings, now)
+        _submit(workspace, caller, request_id, now)
     return _show(workspace, caller, request_id, now)
 
 
@@ -130,7 +142,12 @@ def add(
     request_id: RequestId, body: ItemIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> dict[str, Any]:
     caller = _caller(principal)
-    with workspace.sessions() as session, session.begin():
+    target = f"request:{request_id}"
+    with (
+        refusals_audited(workspace.sessions, _asker(caller), "request.add", target),
+        workspace.sessions() as session,
+        session.begin(),
+    ):
         requests.add_item(
             session, caller, request_id, body.entry, body.fields, region_prefix=body.region_prefix,
             region_field=body.region_field, dispute_reason=body.dispute_reason,
@@ -144,9 +161,18 @@ def submit(
 ) -> dict[str, Any]:
     """All or nothing: every item goes to the competent department's check, or none does."""
     caller = _caller(principal)
-    with workspace.sessions() as session, session.begin():
-        requests.submit(session, caller, request_id, workspace.settings, now)
+    _submit(workspace, caller, request_id, now)
     return _show(workspace, caller, request_id, now)
+
+
+def _submit(workspace: Workspace, caller: Principal, request_id: int, now: dt.datetime) -> None:
+    target = f"request:{request_id}"
+    with (
+        refusals_audited(workspace.sessions, _asker(caller), "request.submit", target),
+        workspace.sessions() as session,
+        session.begin(),
+    ):
+        requests.submit(session, caller, request_id, workspace.settings, now)
 
 
 @router.get("", responses=_ERRORS, summary="My organisation's requests")
@@ -199,10 +225,15 @@ def step(
     chosen = Action.parse(action)
     if chosen in (Action.SUBMIT, Action.ESCALATE, Action.EXPIRE):
         raise NotFound(f"no step {action!r} on an item; submit the request, the platform does the rest")
-    with workspace.sessions() as session:
+    asker = _asker(caller)
+    with denials_audited(workspace.sessions, asker, "request", request_id), workspace.sessions() as session:
         request = views.visible_request(session, caller, request_id)
         if item_id not in {i.id for i in request.items}:
-            raise NotFound(f"request {request_id} has no item {item_id}")
+            raise NotFound(
+                text("request {request_id} has no item {item_id}", request_id=request_id, item_id=item_id)
+            )
     given = body or DecisionIn()
-    act(workspace.sessions, caller, item_id, chosen, Decision(**given.model_dump()), workspace.settings, now)
+    decision = Decision(**given.model_dump())
+    with refusals_audited(workspace.sessions, asker, f"request.{chosen}", f"request-item:{item_id}"):
+        act(workspace.sessions, caller, item_id, chosen, decision, workspace.settings, now)
     return _show(workspace, caller, request_id, now)

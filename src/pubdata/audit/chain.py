@@ -23,6 +23,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 
+from pubdata.audit.acting import acting_detail
 from pubdata.db.models import AuditEvent, utcnow
 
 GENESIS = "0" * 64
@@ -133,7 +134,7 @@ def append_event(
         last = last_event(session)
         prev_hash = last.hash if last else GENESIS
     at = naive_utc(utcnow())
-    detail = json.loads(json.dumps(detail, ensure_ascii=False, default=str))
+    detail = json.loads(json.dumps({**acting_detail(), **detail}, ensure_ascii=False, default=str))
     event = AuditEvent(
         at=at,
         actor=actor,

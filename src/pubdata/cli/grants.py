@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from pubdata.catalog.service import get_entry
-from pubdata.cli.options import ACTOR, Actor, Home, Json, current_clock, reading, writing
+from pubdata.cli.options import ACTOR, Actor, Home, Json, current_clock, reading, writing, writing_audited
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import SecurityAssessment
 from pubdata.errors import InputError
@@ -98,7 +98,7 @@ def add_grant(
 ) -> None:
     """Grant an organisation's application the use of an entry, from now on."""
     now = current_clock()()
-    with writing(home) as (workspace, session):
+    with writing_audited(home, actor, "grant.create", f"{entry}→{org}") as (workspace, session):
         settings = workspace.settings.for_tenant(get_entry(session, entry).provider.division_code)
         grant = grants.grant_access(
             session,
@@ -166,7 +166,7 @@ def revoke_grant(
     actor: Actor = ACTOR,
 ) -> None:
     """Revoke a grant; queries under it are refused at once."""
-    with writing(home) as (_workspace, session):
+    with writing_audited(home, actor, "grant.revoke", f"grant:{grant_id}") as (_workspace, session):
         grants.revoke_grant(session, grant_id, actor=actor, reason=reason, now=current_clock()())
     success(f"revoked grant {grant_id}")
 
@@ -182,7 +182,7 @@ def renew_grant(
 ) -> None:
     """Give a grant a new end; its policy version goes up by one."""
     now = current_clock()()
-    with writing(home) as (workspace, session):
+    with writing_audited(home, actor, "grant.renew", f"grant:{grant_id}") as (workspace, session):
         grant = grants.get_grant(session, grant_id)
         settings = workspace.settings.for_tenant(grant.entry.provider.division_code)
         grant = grants.renew_grant(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing
+from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing, writing_audited
 from pubdata.cli.render import fields_block, out, print_json, success, table
 from pubdata.db.models import ApiToken, Application, User
 from pubdata.errors import InputError
@@ -152,7 +152,7 @@ def issue_token(
 ) -> None:
     """Issue a token and print it — the only time it is ever shown."""
     scopes = [Scope.parse(s) for s in scope]
-    with writing(home) as (workspace, session):
+    with writing_audited(home, actor, "token.issue", user) as (workspace, session):
         owner = identity.find_user(session, user)
         division = owner.organisation.division_code if owner.organisation else ""
         settings = workspace.settings.for_tenant(division)
@@ -195,7 +195,7 @@ def revoke_token(
     actor: Actor = ACTOR,
 ) -> None:
     """Revoke a token; it stops working at once."""
-    with writing(home) as (_workspace, session):
+    with writing_audited(home, actor, "token.revoke", token_id) as (_workspace, session):
         identity.revoke_token(session, token_id, actor)
     success(f"revoked token {token_id}")
 

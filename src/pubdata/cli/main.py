@@ -20,7 +20,7 @@ from pubdata.cli import objections as objections_cli
 from pubdata.cli import requests as requests_cli
 from pubdata.cli import usage as usage_cli
 from pubdata.cli.errors import ReportingGroup, warn
-from pubdata.cli.options import Home, Json, Now, clock_of, open_workspace, pin_clock
+from pubdata.cli.options import Home, Json, Now, clock_of, on_the_command_line, open_workspace, pin_clock
 from pubdata.cli.render import fields_block, print_json, success
 from pubdata.cli.server import run_server
 from pubdata.db.urls import DB_URL_ENV, masked, password, read_url_file
@@ -48,6 +48,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -55,6 +56,7 @@ def root(
 ) -> None:
     """Public-data catalogue, versioned store and ingestion (Zhejiang Public Data Regulation)."""
     pin_clock(now)
+    ctx.with_resource(on_the_command_line())
 
 
 @app.command()

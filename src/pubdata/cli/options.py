@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
+from pubdata.audit.acting import acting_through
 from pubdata.clock import Clock, fixed_clock, parse_moment, system_clock
+from pubdata.workflow.refusals import CLI, Asker, refusals_audited
 from pubdata.workspace import Workspace
 
 
@@ -81,3 +83,23 @@ def writing(home: Path | None) -> Iterator[tuple[Workspace, Session]]:
     workspace = open_workspace(home)
     with workspace.sessions() as session, session.begin():
         yield workspace, session
+
+
+@contextmanager
+def writing_audited(
+    home: Path | None, actor: str, action: str, target: str
+) -> Iterator[tuple[Workspace, Session]]:
+    """As `writing`; bad input refused inside is audited as `action` once the work rolled back (REQ-40)."""
+    workspace = open_workspace(home)
+    with (
+        refusals_audited(workspace.sessions, Asker(actor, None, CLI), action, target),
+        workspace.sessions() as session,
+        session.begin(),
+    ):
+        yield workspace, session
+
+
+def on_the_command_line() -> AbstractContextManager[None]:
+    """Every event of a command names the channel ``cli`` and its operator, the login behind the
+    CLI: a command run ``--as`` another login is otherwise recorded under that login alone."""
+    return acting_through(CLI, operator=ACTOR)

@@ -8,6 +8,7 @@ end, start for a beginning). ``--now`` (hidden) acts at another moment, for repl
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from pubdata.gateway.roles import Principal
 from pubdata.workflow import request_views as views
 from pubdata.workflow import requests
 from pubdata.workflow.decisions import Decision, act
+from pubdata.workflow.refusals import CLI, Asker, denials_audited, refusals_audited
 from pubdata.workflow.request_states import Action
 from pubdata.workflow.tick import run_tick
 from pubdata.workspace import Workspace
@@ -74,10 +76,16 @@ def _as(workspace: Workspace, login: str) -> Principal:
         return local_principal(session, login)
 
 
+def _audited(workspace: Workspace, who: Principal, action: str, target: str) -> AbstractContextManager[None]:
+    """Bad input refused inside is audited once the action rolled back (REQ-40)."""
+    return refusals_audited(workspace.sessions, Asker.of(who, CLI), action, target)
+
+
 def _print_request(
     workspace: Workspace, who: Principal, request_id: int, now: dt.datetime, as_json: bool
 ) -> None:
-    with workspace.sessions() as session:
+    asker = Asker.of(who, CLI)
+    with denials_audited(workspace.sessions, asker, "request", request_id), workspace.sessions() as session:
         request = views.visible_request(session, who, request_id)
         facts = views.request_facts(request, now)
         facts["history"] = [views.event_facts(e) for e in views.history(session, request)]
@@ -133,7 +141,11 @@ def new(
     """Start a draft request of your organisation (add entries, then submit)."""
     workspace = open_workspace(home)
     who = _as(workspace, login)
-    with workspace.sessions() as session, session.begin():
+    with (
+        _audited(workspace, who, "request.create", "request:new"),
+        workspace.sessions() as session,
+        session.begin(),
+    ):
         request = requests.create_request(
             session, who, application=application, legal_basis=legal_basis, purpose=purpose,
             scenario=scenario, delivery_mode=delivery, valid_from=_day(start, end=False),
@@ -163,7 +175,8 @@ def add(
     """Add an entry with the fields (and region) wanted to a draft."""
     workspace = open_workspace(home)
     who = _as(workspace, login)
-    with workspace.sessions() as session, session.begin():
+    target = f"request:{request_id}"
+    with _audited(workspace, who, "request.add", target), workspace.sessions() as session, session.begin():
         requests.add_item(
             session, who, request_id, entry, field, region_prefix=region_prefix, region_field=region_field,
             dispute_reason=dispute_reason,
@@ -178,7 +191,8 @@ def submit(
     """Check the whole request and send every entry to the competent department, or change nothing."""
     workspace, moment = open_workspace(home), _now(now)
     who = _as(workspace, login)
-    with workspace.sessions() as session, session.begin():
+    target = f"request:{request_id}"
+    with _audited(workspace, who, "request.submit", target), workspace.sessions() as session, session.begin():
         requests.submit(session, who, request_id, workspace.settings, moment)
     if not as_json:
         success(f"request {request_id} submitted")
@@ -222,7 +236,8 @@ def _take(login: str, item_id: int, action: Action, decision: Decision, home: Pa
           as_json: bool) -> None:  # fmt: skip
     workspace, moment = open_workspace(home), _now(now)
     who = _as(workspace, login)
-    facts = act(workspace.sessions, who, item_id, action, decision, workspace.settings, moment)
+    with _audited(workspace, who, f"request.{action}", f"request-item:{item_id}"):
+        facts = act(workspace.sessions, who, item_id, action, decision, workspace.settings, moment)
     if as_json:
         print_json(facts)
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+
 import typer
 
 from pubdata.workspace import Workspace
@@ -13,4 +15,5 @@ def run_server(workspace: Workspace, host: str, port: int) -> None:
     from pubdata.api.app import create_app
 
     typer.echo(f"Serving {workspace.home} at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(workspace), host=host, port=port, log_level="info")
+    # A fresh context: what it serves comes through the API, not through the command that started it.
+    contextvars.Context().run(uvicorn.run, create_app(workspace), host=host, port=port, log_level="info")

@@ -28,6 +28,7 @@ from pubdata.web import pages_responsible
 from pubdata.web.error_text import say
 from pubdata.web.templating import render
 from pubdata.web.visitor import APPLICATION_ROLES, PageError, locale_of, may_open, signed_in, workspace_of
+from pubdata.workflow.refusals import PORTAL, Asker, refusals_audited
 
 router = APIRouter()
 PrincipalDep = Annotated[Principal, Depends(signed_in)]
@@ -143,8 +144,13 @@ def issue(
         return page(request, principal, "unknown scope", status=400)
     org = principal.organisation
     settings = workspace.settings.for_tenant(org.division_code if org else "")
+    asker = Asker.of(principal, PORTAL)
     try:
-        with workspace.sessions() as session, session.begin():
+        with (
+            refusals_audited(workspace.sessions, asker, "token.issue", principal.user.login),
+            workspace.sessions() as session,
+            session.begin(),
+        ):
             issued = identity.issue_token(
                 session, principal.user.login, scopes, days, principal.user.login, settings, name=name.strip()
             )

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
+from pubdata.db.models import SharingRequest
 from pubdata.errors import NotFound, PubdataError
 from pubdata.gateway.deid import DEID_FUNCTIONS, default_deid
 from pubdata.gateway.deid_floor import meets_floor
@@ -23,6 +25,7 @@ from pubdata.web.visitor import N_, PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, local_date, my_actions, now_of, status_of
 from pubdata.workflow import request_views as views
 from pubdata.workflow.decisions import Decision, act
+from pubdata.workflow.refusals import PORTAL, Asker, denials_audited, refusals_audited
 from pubdata.workflow.request_states import Action
 
 router = APIRouter()
@@ -73,10 +76,7 @@ def _detail(
 ) -> HTMLResponse:
     now = now_of(request)
     with workspace_of(request).sessions() as session:
-        try:
-            found = views.visible_request(session, principal, request_id)
-        except NotFound:
-            raise PageError(404, "not_found", str(request_id)) from None
+        found = _visible(request, principal, request_id, session)
         facts = views.request_facts(found, now)
         extra = {
             item.id: {
@@ -96,6 +96,16 @@ def _detail(
         "step_labels": STEP_LABELS,
     }
     return render(request, "request.html", context, status_code=_status(problem))
+
+
+def _visible(request: Request, principal: Principal, request_id: int, session: Session) -> SharingRequest:
+    """The request if the visitor is a party to it, else the 404 page (the ask audited)."""
+    asker = Asker.of(principal, PORTAL)
+    try:
+        with denials_audited(workspace_of(request).sessions, asker, "request", request_id):
+            return views.visible_request(session, principal, request_id)
+    except NotFound:
+        raise PageError(404, "not_found", str(request_id)) from None
 
 
 def _status(problem: tuple[int, str] | None) -> int:
@@ -128,10 +138,7 @@ def step(
         raise PageError(404, "not_found", action)
     workspace = workspace_of(request)
     with workspace.sessions() as session:
-        try:
-            found = views.visible_request(session, principal, request_id)
-        except NotFound:
-            raise PageError(404, "not_found", str(request_id)) from None
+        found = _visible(request, principal, request_id, session)
         if item_id not in {i.id for i in found.items}:
             raise PageError(404, "not_found", str(item_id))
     chosen_deid = dict(pair.split(":", 1) for pair in deid or [] if ":" in pair and not pair.endswith(":"))
@@ -143,8 +150,10 @@ def step(
         valid_until=local_date(valid_until),
         deid=chosen_deid if narrowing and chosen_deid else None,
     )
+    asker = Asker.of(principal, PORTAL)
     try:
-        act(workspace.sessions, principal, item_id, chosen, decision, workspace.settings, now_of(request))
+        with refusals_audited(workspace.sessions, asker, f"request.{chosen}", f"request-item:{item_id}"):
+            act(workspace.sessions, principal, item_id, chosen, decision, workspace.settings, now_of(request))
     except (PubdataError, NotAuthorised) as refusal:
         answer = _detail(request, fresh(request), request_id, (item_id, say(refusal, locale_of(request))))
         answer.status_code = status_of(refusal)
