@@ -6,8 +6,9 @@ While an objection holds records of an entry flagged, its policy subquery yields
 over one policy subquery, with nothing at the top but WHERE, ORDER BY, LIMIT and OFFSET, and no
 aggregate or window in it. Any other shape (aggregates, joins, set operations, DISTINCT) is left as
 written: its rows are not records, and the gateway's ``X-Pubdata-Disputed`` header tells the caller
-how many disputed records the entry holds. Queries over entries without flagged records are never
-touched. Users cannot forge the column: `reserve_internal_names` refuses the name as an output.
+how many disputed records the rows it may see hold (`gateway.disputed.count_disputed`). Queries
+over entries without flagged records are never touched. Users cannot forge the column:
+`reserve_internal_names` refuses the name as an output.
 
 Example:
     >>> from sqlglot import exp
