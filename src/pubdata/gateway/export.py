@@ -53,6 +53,7 @@ from pubdata.gateway.json_cells import (
     formatting_cursor,
     json_ready,
     json_ready_batch,
+    json_value_sql,
     nested_as_json,
     nested_cursor,
 )
@@ -208,7 +209,7 @@ def json_rows(
 ) -> pa.ChunkedArray:
     """One JSON text per row, followed by `end`: objects keyed by column name, or arrays in column
     order."""
-    columns = [exp.column(f"c{i}") for i in range(batch.num_columns)]
+    columns = [json_value_sql(exp.column(f"c{i}"), f.type) for i, f in enumerate(batch.schema)]
     row: exp.Expression
     if objects:
         args: list[exp.Expression] = []

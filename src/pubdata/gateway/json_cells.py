@@ -32,6 +32,7 @@ from functools import cache
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from pubdata.gateway.export_types import nested
 
@@ -91,11 +92,27 @@ def json_ready(values: pa.Array) -> pa.Array:
     )
 
 
+def _in_sql(kind: pa.DataType) -> bool:
+    """Top-level floats and decimals are made ready by `json_value_sql`: DuckDB's decimal-to-text
+    cast is five times faster than Arrow's (1 M ``DECIMAL(38, 6)``: 0.1 s against 0.48 s)."""
+    return bool(pa.types.is_decimal(kind) or (pa.types.is_floating(kind) and not pa.types.is_float16(kind)))
+
+
+def json_value_sql(column: exp.Expression, kind: pa.DataType) -> exp.Expression:
+    """The value DuckDB formats for a column of `kind`: decimals as text, non-finite floats NULL."""
+    if pa.types.is_decimal(kind):
+        return exp.cast(column, exp.DataType.build("VARCHAR"))
+    if _in_sql(kind):
+        return exp.Case().when(exp.func("isfinite", column), column.copy())
+    return column
+
+
 def json_ready_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with every column `json_ready`; the same batch when no column needs it."""
-    if not any(needs(f.type) for f in batch.schema):
+    """The batch with its nested columns `json_ready` (top-level floats and decimals are left to
+    `json_value_sql`); the same batch when no column needs it."""
+    if not any(needs(f.type) and not _in_sql(f.type) for f in batch.schema):
         return batch
-    columns = [json_ready(column) for column in batch.columns]
+    columns = [c if _in_sql(c.type) else json_ready(c) for c in batch.columns]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
