@@ -28,7 +28,7 @@ from pubdata.catalog.classes import FieldType, OpenClass, OrgType, PiiKind, Shar
 from pubdata.catalog.service import create_entry, get_entry, publish_entry, register_organisation
 from pubdata.catalog.specs import EntrySpec, FieldSpec, OrganisationSpec
 from pubdata.db.models import utcnow
-from pubdata.divisions import divisions
+from pubdata.divisions import divisions, villages
 from pubdata.gateway.grants import grant_access
 from pubdata.gateway.identity import create_application, create_user, issue_token
 from pubdata.gateway.roles import Role, Scope
@@ -168,6 +168,13 @@ def _generated(rows: int) -> Iterator[pa.RecordBatch]:
     con = duckdb.connect()
     con.execute("CREATE TABLE counties AS SELECT unnest($1::VARCHAR[]) AS code", [counties])
     con.execute("CREATE TABLE c AS SELECT row_number() OVER (ORDER BY code) - 1 AS k, code FROM counties")
+    # Known village codes: the region filter admits only divisions the shipped table knows.
+    places = sorted(code for code in villages().codes() if code.startswith(REGION))
+    con.execute(
+        "CREATE TABLE v AS SELECT ordinality - 1 AS k, code "
+        "FROM unnest($1::VARCHAR[]) WITH ORDINALITY AS u(code)",
+        [places],
+    )
     relation = con.sql(
         f"""
         SELECT
@@ -178,9 +185,9 @@ def _generated(rows: int) -> Iterator[pa.RecordBatch]:
             || substr('伟芳娜敏静丽强磊军洋勇艳杰娟涛明超霞平刚华建国红梅', (hash(i * 7) % 26)::INT + 1, 1)
             AS name,
           '1' || (3 + i % 7)::VARCHAR || lpad((hash(i) % 1000000000)::VARCHAR, 9, '0') AS mobile,
-          c.code || lpad(((i // {len(counties)}) % 20 + 1)::VARCHAR, 3, '0') || '000' AS division_code,
+          v.code AS division_code,
           ((hash(i * 3) % 1000000) / 100.0)::DECIMAL(38, 6) AS amount
-        FROM range({int(rows)}) t(i) JOIN c ON c.k = i % {len(counties)}
+        FROM range({int(rows)}) t(i) JOIN c ON c.k = i % {len(counties)} JOIN v ON v.k = i % {len(places)}
         """
     )
     yield from relation.to_arrow_reader(_BATCH_ROWS)

@@ -2,9 +2,10 @@
 
 Visible columns are the granted fields (all fields for unconditional access); each is masked by
 the grant's choice, else by the default rule for its level and PII kind, else shown as stored. The
-row filter is the grant's region prefix and its checked predicate. Pseudonym keys are derived per
-grant, so two consumers' pseudonyms cannot be linked. Whether access is allowed at all is decided in
-`pubdata.gateway.access`; this module only says *what* an allowed caller sees.
+row filter is the grant's region (known division codes under its prefix) and its checked predicate.
+Pseudonym keys are derived per grant, so two consumers' pseudonyms cannot be linked. Whether access
+is allowed at all is decided in `pubdata.gateway.access`; this module only says *what* an allowed
+caller sees.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 
 from sqlglot import exp
 
+from pubdata.catalog.classes import FieldType
 from pubdata.db.models import CatalogEntry, Grant, Organisation
 from pubdata.gateway.access_rules import AccessDenied, AccessRule
 from pubdata.gateway.deid import build_deid, default_deid, pseudonym_variables
 from pubdata.gateway.grants import RAW, grant_state, parse_row_predicate
 from pubdata.gateway.policy_types import TablePolicy
+from pubdata.gateway.region_filter import region_filter
 from pubdata.keys import derive_key
 from pubdata.messages import text
 
@@ -84,14 +87,16 @@ def compile_table_policy(
 
 
 def _row_filter(entry: CatalogEntry, grant: Grant | None) -> exp.Expression | None:
-    """The grant's region (``LEFT(CAST(field AS VARCHAR), n) = prefix``, portable) AND its predicate."""
+    """The grant's region (known divisions under the prefix only, `region_filter`) AND its predicate."""
     if grant is None:
         return None
     parts: list[exp.Expression] = []
     if grant.region_prefix and grant.region_field:
-        as_text = exp.cast(_column(grant.region_field), exp.DataType.build("VARCHAR"))
-        left = exp.Left(this=as_text, expression=exp.Literal.number(len(grant.region_prefix)))
-        parts.append(exp.EQ(this=left, expression=exp.Literal.string(grant.region_prefix)))
+        types = {f.name: f.data_type for f in entry.fields}
+        code: exp.Expression = _column(grant.region_field)
+        if types.get(grant.region_field) != FieldType.STRING:  # a number-typed code compares as text
+            code = exp.cast(code, exp.DataType.build("VARCHAR"))
+        parts.append(region_filter(code, grant.region_prefix))
     if grant.row_predicate:
         # Parsed and checked again: the stored text is data, and the entry's fields may have changed.
         parts.append(parse_row_predicate(grant.row_predicate, {f.name for f in entry.fields}))

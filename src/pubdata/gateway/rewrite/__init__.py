@@ -3,8 +3,11 @@
 The rewrite is a pipeline of pure rules, each ``(expression, context) -> expression`` in its own
 module and named for what it does; `RULES` is the default order and callers may pass their own
 tuple. Checks that must see only what the user wrote (statement kind, functions, reserved names,
-table names) run before `replace_tables` inserts the policy subqueries; `mark_disputed` shows the
-mark of disputed records (REQ-12) in row-level answers; `limit_rows`, `mask_late`
+table names) run before `replace_tables` inserts the policy subqueries, and `keep_user_names` names
+unaliased columns after the user's text; `mark_disputed` shows the
+mark of disputed records (REQ-12) in row-level answers, `mark_flagged` that of rows kept with
+quality flags at ingest; `forbid_cross_grant_links` refuses comparing
+pseudonyms keyed under different grants; `limit_rows`, `mask_late`
 (masks computed after ORDER BY … LIMIT where no part of the query can tell), `attach_subjects`
 (the hidden subject hashes of row-level answers, REQ-41) and the `verify_enforced` safety net run
 last. The result's `served` columns carry their lineage (`trace_lineage`). Every refusal is a
@@ -47,11 +50,14 @@ from pubdata.gateway.rewrite.attach_subjects import SUBJECT_OF, attach_subjects
 from pubdata.gateway.rewrite.bound_generated_values import bound_generated_values
 from pubdata.gateway.rewrite.check_functions import ENGINES, check_functions, function_name
 from pubdata.gateway.rewrite.collect_access import policy_subqueries, user_nodes
+from pubdata.gateway.rewrite.forbid_cross_grant_links import forbid_cross_grant_links
 from pubdata.gateway.rewrite.forbid_recursion import forbid_recursion
 from pubdata.gateway.rewrite.forbid_side_effects import forbid_side_effects
+from pubdata.gateway.rewrite.keep_user_names import keep_user_names
 from pubdata.gateway.rewrite.limit_joins import limit_joins
 from pubdata.gateway.rewrite.limit_rows import limit_rows
 from pubdata.gateway.rewrite.mark_disputed import mark_disputed
+from pubdata.gateway.rewrite.mark_flagged import mark_flagged
 from pubdata.gateway.rewrite.mask_late import mask_late
 from pubdata.gateway.rewrite.parse_single_query import parse_single_query
 from pubdata.gateway.rewrite.replace_tables import POLICY, replace_tables
@@ -69,9 +75,12 @@ RULES: tuple[Rule, ...] = (
     limit_joins,
     bound_generated_values,
     reserve_internal_names,
+    keep_user_names,
     resolve_tables,
     replace_tables,
     mark_disputed,
+    mark_flagged,
+    forbid_cross_grant_links,
     limit_rows,
     mask_late,
     attach_subjects,

@@ -24,6 +24,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from pubdata.gateway.policy_types import PolicyViolation
+from pubdata.gateway.rewrite.keep_user_names import SOURCE
 from pubdata.messages import text
 
 #: Deepest expression tree accepted; real queries stay far below it, DuckDB stops at 1000.
@@ -52,6 +53,7 @@ def parse_single_query(sql: str, dialect: str = "duckdb") -> exp.Expression:
         )
     for node in statement.walk():
         node.comments = None
+    statement.meta[SOURCE] = sql  # `keep_user_names` names columns after the text as written
     return statement
 
 

@@ -7,10 +7,12 @@ no predicate can reach a raw value. Raw column references in the policy are qual
 internal name, so a policy naming a missing column fails instead of binding to an outer query.
 
 Targets are collected before any node is replaced (mutating while walking skips nodes). Replacing a
-`Table` would silently drop its modifiers, so each is handled: TABLESAMPLE moves onto the raw
-relation (sampling the entry, then filtering), PIVOT moves onto the subquery, and the rest — time
-travel (`AT`, `FOR VERSION/TIMESTAMP AS OF`), hints, partitions, `ONLY` — is refused, because the
-engine serves exactly the granted version.
+`Table` would silently drop its modifiers, so each is handled: TABLESAMPLE and PIVOT move onto
+the subquery, and the rest — time travel (`AT`, `FOR VERSION/TIMESTAMP AS OF`), hints, partitions,
+`ONLY` — is refused, because the engine serves exactly the granted version. The sample is drawn
+from the rows the policy lets through: drawn from the raw relation before the filter,
+``RESERVOIR(100 ROWS)`` returned a third of that for a grant of one city in a province, and
+repeated samples estimated the size of rows the user may not see.
 
 While an objection holds records of the entry flagged (REQ-12), the subquery also yields
 ``_disputed``, true for exactly those records: the predicate reads the raw key fields inside the
@@ -86,8 +88,6 @@ def policy_subquery(policy: TablePolicy, table: exp.Table) -> exp.Subquery:
                 text("not allowed on {table}: {what}", table=table.name, what=MODIFIER_WORDS.get(arg, arg))
             )
     raw = exp.Table(this=exp.to_identifier(policy.internal_name))
-    if table.args.get("sample"):
-        raw.set("sample", table.args["sample"].copy())
     select = exp.select(
         *(exp.alias_(_qualified(e, policy.internal_name), name) for name, e in policy.columns.items())
     ).from_(raw)
@@ -101,6 +101,8 @@ def policy_subquery(policy: TablePolicy, table: exp.Table) -> exp.Subquery:
         this=select,
         alias=alias.copy() if alias else exp.TableAlias(this=table.this.copy()),
     )
+    if table.args.get("sample"):
+        subquery.set("sample", table.args["sample"].copy())
     if table.args.get("pivots"):
         subquery.set("pivots", [p.copy() for p in table.args["pivots"]])
     subquery.meta[POLICY] = policy.entry_code.lower()

@@ -81,6 +81,38 @@ def trace_lineage(expression: exp.Expression) -> Lineage:
         return Lineage((), dict(sorted(read.items())))
 
 
+class FieldTracer:
+    """The entry fields the value of any node of a query derives from (its operands, a subquery's
+    outputs), and those of a FROM source's column; built once per query."""
+
+    def __init__(self, expression: exp.Expression) -> None:
+        root = build_scope(expression) if isinstance(expression, exp.Query) else None
+        self._tracer = _Tracer(root) if root is not None else None
+
+    def fields(self, node: exp.Expr) -> Fields:
+        scope = self._tracer.scope_around(node) if self._tracer is not None else None
+        if self._tracer is None or scope is None or not isinstance(node, exp.Expression):
+            return NONE
+        return self._tracer.fields_of(node, scope)
+
+    def source_fields(self, select: exp.Select, source: str, name: str) -> Fields | None:
+        """Column `name` of the FROM source `source` of `select`; None if it has no such column."""
+        scope = self._tracer.scopes.get(id(select)) if self._tracer is not None else None
+        if self._tracer is None or scope is None:
+            return None
+        return _named(self._tracer.source(scope, source.lower()) or [], name.lower())
+
+    def sources(self, select: exp.Select) -> dict[str, list[str]]:
+        """The FROM sources of `select` (lower-case names) and the columns each yields."""
+        scope = self._tracer.scopes.get(id(select)) if self._tracer is not None else None
+        if self._tracer is None or scope is None:
+            return {}
+        return {
+            name: [o.name for o in self._tracer.source(scope, name) or [] if not o.hidden]
+            for name in self._tracer._sources(scope)
+        }
+
+
 def _trace(expression: exp.Expression) -> Lineage:
     root = build_scope(expression) if isinstance(expression, exp.Query) else None
     if root is None:
