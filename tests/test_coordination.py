@@ -1,7 +1,8 @@
 """A not-shared entry is shared only through the competent department's coordination (REQ-14, REQ-16).
 
 The union disputes the outpatient entry's not-shared class with a reason; the data bureau checks the
-request, coordinates, and approves it narrowed and masked. The grant names that coordination, and it
+request, coordinates, and approves it narrowed and masked; the health commission, its provider,
+countersigns (会签). The grant names that coordination, and it
 is the only kind of grant a not-shared entry honours: a grant made directly is refused, and a grant
 made while an entry was restricted stops working the moment the entry is reclassified not shared.
 """
@@ -25,8 +26,8 @@ from pubdata.demo.build import build_demo
 from pubdata.demo.world import PARK_CHECK_PURPOSE
 from pubdata.errors import RuleViolation
 from pubdata.gateway.grants import grant_access
-from pubdata.gateway.identity import find_user
-from pubdata.gateway.roles import Principal, Scope
+from pubdata.gateway.identity import create_user, find_user
+from pubdata.gateway.roles import Principal, Role, Scope
 from pubdata.workflow import requests
 from pubdata.workflow.decisions import Decision, act
 from pubdata.workflow.request_states import Action
@@ -102,6 +103,13 @@ def test_a_coordinated_approval_opens_a_not_shared_entry_narrowed_and_masked(
         assert s.get(RequestItem, item_id).state == "in_coordination"  # type: ignore[union-attr]
     decision = Decision(fields=["id_number", "hospital", "cost"], deid={"id_number": "mask_id_number"})
     act(workspace.sessions, bureau, item_id, Action.COORDINATE_APPROVE, decision, workspace.settings, now)
+    assert _query(workspace, client, sql, PURPOSE).status_code == 403  # not before the countersignature
+    with workspace.sessions() as s, s.begin():
+        create_user(
+            s, "wjw_staff", roles=[Role.PROVIDER], organisation="省卫健委", password=None, actor="test"
+        )
+    health = _principal(workspace, "wjw_staff")
+    act(workspace.sessions, health, item_id, Action.CONSENT, Decision(), workspace.settings, now)
     with workspace.sessions() as s:
         item_row = s.get(RequestItem, item_id)
         assert item_row is not None and item_row.state == "approved"

@@ -32,13 +32,25 @@ from requests_support import (
 )
 
 #: Who stands for each party, and who is a near miss: same organisation wrong role, or wrong organisation.
-RIGHT = {Party.REQUESTER: CONSUMER, Party.PROVIDER: PROVIDER, Party.COMPETENT: COMPETENT}
+#: The countersigner is the provider by default (`not_shared_consent = "provider"`).
+RIGHT = {
+    Party.REQUESTER: CONSUMER,
+    Party.PROVIDER: PROVIDER,
+    Party.COMPETENT: COMPETENT,
+    Party.COUNTERSIGNER: PROVIDER,
+}
 WRONG_ROLE = {
     Party.REQUESTER: "jx_zgh_provider",
     Party.PROVIDER: "hrss_consumer",
     Party.COMPETENT: "zj_security",
+    Party.COUNTERSIGNER: "hrss_consumer",
 }
-WRONG_ORG = {Party.REQUESTER: "nx_zgh", Party.PROVIDER: "zj_gat", Party.COMPETENT: PROVIDER}
+WRONG_ORG = {
+    Party.REQUESTER: "nx_zgh",
+    Party.PROVIDER: "zj_gat",
+    Party.COMPETENT: PROVIDER,
+    Party.COUNTERSIGNER: "zj_gat",
+}
 PEOPLE_STEPS = [
     (s, a) for (s, a), t in TRANSITIONS.items() if t.party is not Party.SYSTEM and a is not Action.SUBMIT
 ]
@@ -79,6 +91,14 @@ def _item_in(workspace: Workspace, state: ItemState) -> int:
             )
         if state is ItemState.REFUSED:
             item.reason = "测试拒绝"
+        if state is ItemState.PENDING_CONSENT:  # the coordinated approval waiting for its countersignature
+            proposed = {
+                "fields": ["id_number", "status"],
+                "valid_until": (NOW + dt.timedelta(days=30)).isoformat(),
+            }
+            audit.record(
+                session, COMPETENT, "request.coordinate-approve", f"request-item:{item.id}", proposed=proposed
+            )
         item.state = state.value
         return item.id
 

@@ -35,13 +35,16 @@ class Deadlines:
     holidays: tuple[str, ...] = ()
     #: Official make-up working days (调休, ISO dates) of those years.
     workdays: tuple[str, ...] = ()
-    #: A year with no official data: ``weekdays`` counts Monday–Friday and marks deadlines
-    #: provisional; ``refuse`` makes every deadline in it an error.
-    unknown_year: Literal["weekdays", "refuse"] = "weekdays"
+    #: A year with no official data: ``estimate`` counts the holidays the State Council's usual
+    #: pattern gives, ``weekdays`` counts Monday–Friday (both mark deadlines provisional);
+    #: ``refuse`` makes every deadline in it an error.
+    unknown_year: Literal["estimate", "weekdays", "refuse"] = "estimate"
 
     def __post_init__(self) -> None:
-        if self.unknown_year not in ("weekdays", "refuse"):
-            raise PubdataError(f"deadlines.unknown_year is 'weekdays' or 'refuse', not {self.unknown_year!r}")
+        if self.unknown_year not in ("estimate", "weekdays", "refuse"):
+            raise PubdataError(
+                f"deadlines.unknown_year is 'estimate', 'weekdays' or 'refuse', not {self.unknown_year!r}"
+            )
         for name in ("holidays", "workdays"):
             for day in getattr(self, name):
                 try:
@@ -117,6 +120,11 @@ class Settings:
     max_grant_days: int = 365
     #: REQ-5: the longest an API token of the gateway may live before it expires, days.
     max_token_days: int = 90
+    #: REQ-16: who countersigns (会签) a coordinated approval of a not-shared entry before its grant is
+    #: made: the ``provider``'s consent, or a ``second_competent`` person of a competent department.
+    not_shared_consent: Literal["provider", "second_competent"] = "provider"
+    #: ``pubdata users add`` given roles that let one person both ask and decide: ``warn`` or ``refuse``.
+    conflicting_roles: Literal["warn", "refuse"] = "warn"
     #: Ingestion: what to do with rows that fail validation when an entry does not say.
     default_bad_row_policy: BadRowPolicy = "quarantine"
     #: Ingestion: rows per batch; peak memory follows this, not the file size.

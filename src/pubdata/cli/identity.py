@@ -12,12 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
+from pubdata.catalog.service import find_organisation
+from pubdata.cli.errors import warn
 from pubdata.cli.options import ACTOR, Actor, Home, Json, reading, writing, writing_audited
 from pubdata.cli.render import fields_block, out, print_json, success, table
 from pubdata.db.models import ApiToken, Application, User
 from pubdata.errors import InputError
 from pubdata.gateway import identity
 from pubdata.gateway.roles import Role, Scope
+from pubdata.workflow import duties
 
 users_app = typer.Typer(help="People who sign in, with their roles (REQ-4).", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens: scoped, expiring, revocable.", no_args_is_help=True)
@@ -89,14 +92,24 @@ def add_user(
     actor: Actor = ACTOR,
     as_json: Json = False,
 ) -> None:
-    """Create a user; the password is asked for (hidden) or read from standard input."""
+    """Create a user; the password is asked for (hidden) or read from standard input.
+
+    Roles that would let one person both ask for data and decide on requests (consumer with
+    competent department or provider) are warned about, or refused when the setting
+    conflicting_roles is "refuse".
+    """
     roles = [Role.parse(r) for r in role or []]
     password = _read_password(password_stdin)
-    with writing(home) as (_workspace, session):
+    with writing(home) as (workspace, session):
+        found = find_organisation(session, org) if org else None
+        tenant = workspace.settings.for_tenant(found.division_code) if found else workspace.settings.default
+        conflicts = duties.check_user_roles(session, identity.normalise_login(login), roles, tenant, actor)
         user = identity.create_user(
             session, login, roles=roles, organisation=org, password=password, actor=actor, display_name=name
         )
         facts = user_facts(user)
+    for said in conflicts:
+        warn("conflicting_roles", said, as_json)
     if as_json:
         print_json(facts)
         return

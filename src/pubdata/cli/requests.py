@@ -27,6 +27,7 @@ from pubdata.workflow.decisions import Decision, act
 from pubdata.workflow.refusals import CLI, Asker, denials_audited, refusals_audited
 from pubdata.workflow.request_states import Action
 from pubdata.workflow.tick import run_tick
+from pubdata.workflow.working_days import end_of_local_day, start_of_local_day
 from pubdata.workspace import Workspace
 
 app = typer.Typer(
@@ -39,7 +40,10 @@ RequestId = Annotated[int, typer.Argument(metavar="REQUEST", help="Request numbe
 Reason = Annotated[
     str | None, typer.Option("--reason", help="Why (mandatory for refusals, returns, disputes).")
 ]
-Until = Annotated[str | None, typer.Option("--until", help="End of the period, YYYY-MM-DD.")]
+Until = Annotated[
+    str | None,
+    typer.Option("--until", help="Last day of the period, YYYY-MM-DD (Asia/Shanghai, end of day)."),
+]
 Now = Annotated[
     str | None, typer.Option("--now", hidden=True, help="Act at this ISO moment (replays, tests).")
 ]
@@ -60,7 +64,8 @@ def _day(text: str | None, end: bool) -> dt.datetime | None:
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-    return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0, 0), dt.UTC)
+    # A day is a day in Zhejiang, as in the portal: --until 2027-03-01 ends at 23:59:59 there.
+    return end_of_local_day(day) if end else start_of_local_day(day)
 
 
 def _now(text: str | None) -> dt.datetime:
@@ -113,12 +118,17 @@ def _left(item: dict[str, Any]) -> str:
     return f"超期 {-left} 个工作日" if item["overdue"] else f"剩 {left} 个工作日"
 
 
+def _due(item: dict[str, Any]) -> Any:
+    """The deadline, marked when it was counted on estimated holidays."""
+    return f"{item['due_at']}（暂定）" if item.get("due_provisional") else item["due_at"]
+
+
 def _items_table(title: str, items: list[dict[str, Any]]) -> None:
     table(
         f"{title} ({len(items)})",
         ["item", "request", "entry", "provider", "fields", "region", "state", "due", "working days", "grant"],
         ([i["id"], i["request_id"], i["entry"], i["provider"], i["fields"], i["region_prefix"],
-          i["state_label"], i["due_at"], _left(i), i["grant_id"]] for i in items),
+          i["state_label"], _due(i), _left(i), i["grant_id"]] for i in items),
     )  # fmt: skip
 
 
@@ -242,7 +252,8 @@ def _take(login: str, item_id: int, action: Action, decision: Decision, home: Pa
         print_json(facts)
         return
     success(f"item {item_id}: {action.label}, now {facts['state_label']} ({facts['state']})")
-    fields_block("", [(k, facts[k]) for k in ("entry", "state", "due_at", "reason", "grant_id") if facts[k]])
+    shown = {**facts, "due_at": _due(facts)}
+    fields_block("", [(k, shown[k]) for k in ("entry", "state", "due_at", "reason", "grant_id") if shown[k]])
 
 
 def _simple(action: Action, doc: str) -> None:
@@ -268,6 +279,8 @@ for _action, _doc in (
     (Action.WITHDRAW, "Withdraw an item not yet decided."),
     (Action.REVOKE, "Revoke an approved item and its grant, with a reason."),
     (Action.REFUSE_RENEWAL, "Refuse a renewal; the grant keeps its end."),
+    (Action.CONSENT, "Countersign (会签) a coordinated approval of not-shared data: grants it."),
+    (Action.WITHHOLD_CONSENT, "Withhold the countersignature of a coordinated approval, with a reason."),
 ):
     _simple(_action, _doc)
 
@@ -310,7 +323,10 @@ def coordinate(
     as_json: Json = False,
     now: Now = None,
 ) -> None:
-    """Settle a dispute as the competent department: approve (grants it, narrowing allowed) or --uphold."""
+    """Settle a dispute as the competent department: approve (grants it, narrowing allowed) or --uphold.
+
+    Approving not-shared data grants nothing yet: it waits for a countersignature (`consent`).
+    """
     if uphold:
         _take(login, item_id, Action.COORDINATE_UPHOLD, Decision(reason=reason), home, now, as_json)
         return

@@ -45,6 +45,8 @@ STEP_LABELS: dict[str, str] = {
     Action.RENEW.value: N_("Ask to renew"),
     Action.APPROVE_RENEWAL.value: N_("Approve the renewal"),
     Action.REFUSE_RENEWAL.value: N_("Refuse the renewal"),
+    Action.CONSENT.value: N_("Countersign: consent"),
+    Action.WITHHOLD_CONSENT.value: N_("Countersign: withhold consent"),
 }
 
 
@@ -147,7 +149,7 @@ def step(
         reason=reason or None,
         fields=field if narrowing and field else None,
         region_prefix=region_prefix.strip() or None if narrowing else None,
-        valid_until=local_date(valid_until),
+        valid_until=local_date(valid_until, end=True),
         deid=chosen_deid if narrowing and chosen_deid else None,
     )
     asker = Asker.of(principal, PORTAL)

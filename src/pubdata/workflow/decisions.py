@@ -9,14 +9,15 @@ wait on each other. A refusal rolls everything back and is audited on its own af
 survives.
 
 A decision may narrow what was asked — fewer fields, a region inside the one asked, an earlier end,
-de-identification per field — and never widen it.
+de-identification per field — and never widen it (`pubdata.workflow.narrowing`). No one decides on a
+request of their own organisation, and a coordinated approval of not-shared data is granted only once
+a second party countersigns it (`pubdata.workflow.duties`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,10 +26,13 @@ from sqlalchemy.orm import Session
 from pubdata import audit
 from pubdata.db.models import AuditEvent, Grant, RequestItem, User, aware
 from pubdata.errors import InputError, NotFound, RuleViolation
-from pubdata.gateway import grants
+from pubdata.gateway import grants, raw_assessments
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.messages import text
 from pubdata.settings import Settings, SettingsFile
+from pubdata.workflow import duties
+from pubdata.workflow.narrowing import Decision as Decision
+from pubdata.workflow.narrowing import Terms, narrowed, terms_detail, terms_from_detail
 from pubdata.workflow.notify import notify
 from pubdata.workflow.parties import (
     competent_people,
@@ -37,24 +41,18 @@ from pubdata.workflow.parties import (
     require_competent,
     require_member,
 )
-from pubdata.workflow.request_states import OPEN_STEPS, Action, ItemState, Party, after_check, transition
+from pubdata.workflow.request_states import (
+    OPEN_STEPS,
+    Action,
+    ItemState,
+    Party,
+    after_check,
+    after_coordination,
+    transition,
+)
 from pubdata.workflow.request_views import item_facts
 from pubdata.workflow.requests import item_target
 from pubdata.workflow.working_days import deadline_for
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the actor says with a step; every part is optional and checked against the step."""
-
-    reason: str | None = None
-    #: Narrowing on approval: the fields shared, a region prefix inside the asked one (and its
-    #: field when the request named none), an earlier end, de-identification per field.
-    fields: Sequence[str] | None = None
-    region_prefix: str | None = None
-    region_field: str | None = None
-    valid_until: dt.datetime | None = None
-    deid: Mapping[str, Any] | None = None
 
 
 class AlreadyDecided(RuleViolation):
@@ -77,15 +75,18 @@ def act(
             item = _take(session, principal, item_id, action, decision, settings, now)
             return item_facts(item, now)
     except (RuleViolation, NotAuthorised) as why:
+        rule = {"rule": duties.RULE} if isinstance(why, duties.SeparationOfDuties) else {}
         with sessions() as session, session.begin():
             audit.record_refusal(
                 session, login, f"request.{action}", f"request-item:{item_id}",
-                reason=str(why), req=getattr(why, "req", None),
+                reason=str(why), req=getattr(why, "req", None), **rule,
             )  # fmt: skip
         raise
 
 
-def _authorise(principal: Principal, item: RequestItem, party: Party, action: Action) -> None:
+def _authorise(
+    principal: Principal, item: RequestItem, party: Party, action: Action, tenant: Settings, coordinator: str
+) -> None:
     step = f"{action.value} ({action.label}) request item {item.id}"
     provider, division = item.entry.provider, item.entry.provider.division_code
     if party is Party.REQUESTER:
@@ -97,6 +98,8 @@ def _authorise(principal: Principal, item: RequestItem, party: Party, action: Ac
     elif party is Party.PROVIDER_OR_COMPETENT:
         if not is_competent_for(principal, division):
             require_member(principal, provider, Role.PROVIDER, step)
+    elif party is Party.COUNTERSIGNER:
+        duties.require_countersigner(principal, item, coordinator, tenant, step)
     else:
         raise NotAuthorised(
             text(
@@ -105,6 +108,7 @@ def _authorise(principal: Principal, item: RequestItem, party: Party, action: Ac
                 step=step,
             )
         )
+    duties.require_outsider(principal, item, party, step)
 
 
 def claim(
@@ -153,29 +157,44 @@ def _take(
         raise NotFound(text("no request item {item_id}", item_id=item_id))
     seen = ItemState(item.state)
     step = transition(seen, action)
-    _authorise(principal, item, step.party, action)
+    tenant = settings.for_tenant(item.entry.provider.division_code)
+    coordinator, proposed = _proposal(session, item) if step.party is Party.COUNTERSIGNER else ("", None)
+    _authorise(principal, item, step.party, action, tenant, coordinator)
     reason = (decision.reason or "").strip() or None
     if step.needs_reason and reason is None:
         raise InputError(
             text("{action} ({label}) needs a reason", action=action.value, label=action.label),
             column="reason",
         )
-    tenant = settings.for_tenant(item.entry.provider.division_code)
-    to = after_check(item.entry.share_class, item.dispute_reason) if action is Action.CHECK else step.to[0]
+    to = _next_state(item, action, step.to[0])
     login = principal.user.login
     detail: dict[str, Any] = {}
     if action is Action.RENEW:
         detail["valid_until"] = _renewal_end(item, decision)
+    if to is ItemState.PENDING_CONSENT:  # checked now (the floor too), granted when countersigned
+        offered = narrowed(item, decision)
+        raw_assessments.require_floor(session, item.entry, item.request.requester_org_id, offered, now)
+        detail.update(proposed=terms_detail(offered), countersigner=duties.countersigner_of(tenant))
+    if action is Action.CONSENT:
+        if decision.narrows():
+            raise InputError(
+                text(
+                    "a countersignature takes the coordinated terms as they are; "
+                    "to ask for other terms, withhold consent with a reason"
+                )
+            )
+        detail.update(coordinated_by=coordinator, countersigned_by=login, approvers=[coordinator, login])
     claim(session, item, seen, to, now, tenant)
     if action is Action.DISPUTE:
         item.dispute_reason = reason
     if step.party is not Party.REQUESTER:
         item.decided_by, item.decided_at, item.reason = login, now, reason
     if to is ItemState.APPROVED and seen is not ItemState.PENDING_RENEWAL:
+        terms = proposed or narrowed(item, decision if action is not Action.CHECK else Decision())
+        coordinated = action in (Action.COORDINATE_APPROVE, Action.CONSENT)
         grant = _make_grant(
-            session, item, decision if action is not Action.CHECK else Decision(), tenant, login, now,
-            coordination=item_target(item) if action is Action.COORDINATE_APPROVE else None,
-        )  # fmt: skip
+            session, item, terms, tenant, login, now, coordination=item_target(item) if coordinated else None
+        )
         item.grant_id = grant.id
         detail.update(fields=list(grant.fields), region_prefix=grant.region_prefix, deid=dict(grant.deid))
         detail.update(valid_until=aware(grant.valid_until))
@@ -191,14 +210,38 @@ def _take(
         request_id=item.request_id, entry=item.entry.code, from_state=seen.value, to_state=to.value,
         reason=reason, grant_id=item.grant_id, due_at=item.due_at, **detail,
     )  # fmt: skip
-    _tell(session, item, action, to, tenant)
+    _tell(session, item, action, to, tenant, coordinator or login)
     return item
+
+
+def _next_state(item: RequestItem, action: Action, first: ItemState) -> ItemState:
+    """The state a step leads to: the check and a coordinated approval depend on the entry."""
+    if action is Action.CHECK:
+        return after_check(item.entry.share_class, item.dispute_reason)
+    if action is Action.COORDINATE_APPROVE:
+        return after_coordination(item.entry.share_class)
+    return first
+
+
+def _proposal(session: Session, item: RequestItem) -> tuple[str, Terms]:
+    """Who approved the item in coordination and the terms waiting for a countersignature (from the
+    audit log, the record of that approval)."""
+    event = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target == item_target(item))
+        .where(AuditEvent.action == f"request.{Action.COORDINATE_APPROVE}", AuditEvent.outcome == "ok")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if event is None or "proposed" not in event.detail:
+        raise NotFound(text("request item {item_id} has no coordinated approval on record", item_id=item.id))
+    return event.actor, terms_from_detail(event.detail["proposed"])
 
 
 def _make_grant(
     session: Session,
     item: RequestItem,
-    decision: Decision,
+    terms: Terms,
     tenant: Settings,
     login: str,
     now: dt.datetime,
@@ -206,54 +249,20 @@ def _make_grant(
     coordination: str | None = None,
 ) -> Grant:
     request = item.request
-    asked = list(item.fields)
-    shared = [f.strip() for f in decision.fields] if decision.fields else asked
-    wider = sorted(set(shared) - set(asked))
-    if wider:
-        raise InputError(
-            text(
-                "the request did not ask for {fields}: a decision may narrow a request, never widen it",
-                fields=", ".join(wider),
-            ),
-            column="fields",
-        )
-    prefix = (decision.region_prefix or "").strip() or item.region_prefix
-    if item.region_prefix and not (prefix or "").startswith(item.region_prefix):
-        raise InputError(
-            text(
-                "region {prefix} is not inside the region asked for ({asked}): "
-                "a decision is never wider than asked",
-                prefix=prefix,
-                asked=item.region_prefix,
-            ),
-            column="region_prefix",
-        )
-    region_field = item.region_field or decision.region_field
-    assert (
-        request.valid_from is not None and request.valid_until is not None and request.application is not None
-    )
-    asked_until = aware(request.valid_until)
-    until = aware(decision.valid_until) if decision.valid_until else asked_until
-    if until > asked_until:
-        raise InputError(
-            text(
-                "the period asked for ends {until:%Y-%m-%d}; a decision cannot extend it", until=asked_until
-            ),
-            column="valid_until",
-        )
+    assert request.valid_from is not None and request.application is not None
     return grants.grant_access(
         session,
         organisation=request.requester.name,
         application=request.application.code,
         entry_code=item.entry.code,
-        fields=shared,
-        region_prefix=prefix,
-        region_field=region_field if prefix else None,
-        deid=grants.normalise_deid(decision.deid, shared),
+        fields=terms.fields,
+        region_prefix=terms.region_prefix,
+        region_field=terms.region_field,
+        deid=terms.deid,
         purpose=request.purpose,
         legal_basis=request.legal_basis,
         valid_from=max(aware(request.valid_from), now),
-        valid_until=until,
+        valid_until=terms.valid_until,
         actor=login,
         settings=tenant,
         now=now,
@@ -305,13 +314,17 @@ def requester_people(session: Session, item: RequestItem) -> list[User]:
     return [user] if user is not None else people(session, [request.requester], Role.CONSUMER)
 
 
-def _tell(session: Session, item: RequestItem, action: Action, to: ItemState, tenant: Settings) -> None:
+def _tell(
+    session: Session, item: RequestItem, action: Action, to: ItemState, tenant: Settings, coordinator: str
+) -> None:
     division = item.entry.provider.division_code
     next_actors: list[User] = []
     if to in (ItemState.PENDING_DECISION, ItemState.PENDING_RENEWAL):
         next_actors = people(session, [item.entry.provider], Role.PROVIDER)
     elif to is ItemState.IN_COORDINATION:
-        next_actors = competent_people(session, division)
+        next_actors = competent_people(session, division, excluding=item.request.requester)
+    elif to is ItemState.PENDING_CONSENT:
+        next_actors = duties.countersigners(session, item, coordinator, tenant)
     told = {u.id: u for u in next_actors}
     if to not in OPEN_STEPS or action in (Action.CHECK, Action.REFUSE_RENEWAL):
         told.update({u.id: u for u in requester_people(session, item)})

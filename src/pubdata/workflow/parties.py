@@ -47,9 +47,17 @@ def people(session: Session, organisations: list[Organisation], role: Role) -> l
     return list(session.scalars(query).unique())
 
 
-def competent_people(session: Session, division_code: str) -> list[User]:
-    """The competent-department staff to tell about a step in `division_code` (nearest who has any)."""
+def competent_people(
+    session: Session, division_code: str, *, excluding: Organisation | None = None
+) -> list[User]:
+    """The competent-department staff to tell about a step in `division_code` (nearest who has any).
+
+    `excluding` passes over a department that may not take the step (the one that asked: see
+    `pubdata.workflow.duties`), so the step goes to the next department up instead.
+    """
     for org in competent_departments(session, division_code):
+        if excluding is not None and org.id == excluding.id:
+            continue
         found = people(session, [org], Role.COMPETENT_DEPARTMENT)
         if found:
             return found

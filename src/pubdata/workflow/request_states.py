@@ -2,8 +2,11 @@
 
 A transition is a (state, action) pair with the state it leads to and the party who may take it.
 The service, the API, the CLI and the tests all read `TRANSITIONS`, so a new step is a line here,
-not a branch in four places. The competent department's check is the one step whose outcome
-depends on the entry: `after_check` picks it from the sharing class.
+not a branch in four places. The competent department's check and its coordinated approval are the
+steps whose outcome depends on the entry: `after_check` and `after_coordination` pick it from the
+sharing class. A coordinated approval of a not-shared entry waits for a countersignature (会签) —
+the provider's consent, or a second competent-department person, as `not_shared_consent` says —
+so that no single person opens data its provider classed not shared.
 
 Example:
     >>> transition(ItemState.PENDING_DECISION, Action.REFUSE).to
@@ -42,6 +45,7 @@ class ItemState(Labelled):
     WITHDRAWN = "withdrawn", "已撤回"
     REVOKED = "revoked", "已撤销"
     PENDING_RENEWAL = "pending_renewal", "待续期答复"
+    PENDING_CONSENT = "pending_consent", "待会签"
     EXPIRED = "expired", "已到期"
 
 
@@ -61,6 +65,8 @@ class Action(Labelled):
     RENEW = "renew", "申请续期"
     APPROVE_RENEWAL = "approve-renewal", "同意续期"
     REFUSE_RENEWAL = "refuse-renewal", "拒绝续期"
+    CONSENT = "consent", "会签同意"
+    WITHHOLD_CONSENT = "withhold-consent", "会签不同意"
     ESCALATE = "escalate", "超期督办"
     EXPIRE = "expire", "到期"
 
@@ -72,6 +78,8 @@ class Party(Labelled):
     PROVIDER = "provider", "提供单位"
     COMPETENT = "competent", "主管部门"
     PROVIDER_OR_COMPETENT = "provider_or_competent", "提供单位或主管部门"
+    #: Who countersigns a coordinated approval of not-shared data: a setting chooses (`duties`).
+    COUNTERSIGNER = "countersigner", "会签方（提供单位或另一名主管部门人员）"
     SYSTEM = "system", "平台定时任务"
 
 
@@ -97,11 +105,16 @@ TRANSITIONS: Final[Mapping[tuple[ItemState, Action], Transition]] = {
     (S.PENDING_DECISION, A.APPROVE): Transition((S.APPROVED,), P.PROVIDER, grants=True),
     (S.PENDING_DECISION, A.REFUSE): Transition((S.REFUSED,), P.PROVIDER, needs_reason=True),
     (S.REFUSED, A.DISPUTE): Transition((S.IN_COORDINATION,), P.REQUESTER, needs_reason=True),
-    (S.IN_COORDINATION, A.COORDINATE_APPROVE): Transition((S.APPROVED,), P.COMPETENT, grants=True),
+    (S.IN_COORDINATION, A.COORDINATE_APPROVE): Transition(
+        (S.APPROVED, S.PENDING_CONSENT), P.COMPETENT, grants=True
+    ),
     (S.IN_COORDINATION, A.COORDINATE_UPHOLD): Transition((S.CLOSED,), P.COMPETENT, needs_reason=True),
     (S.PENDING_CHECK, A.WITHDRAW): Transition((S.WITHDRAWN,), P.REQUESTER),
     (S.PENDING_DECISION, A.WITHDRAW): Transition((S.WITHDRAWN,), P.REQUESTER),
     (S.IN_COORDINATION, A.WITHDRAW): Transition((S.WITHDRAWN,), P.REQUESTER),
+    (S.PENDING_CONSENT, A.CONSENT): Transition((S.APPROVED,), P.COUNTERSIGNER, grants=True),
+    (S.PENDING_CONSENT, A.WITHHOLD_CONSENT): Transition((S.CLOSED,), P.COUNTERSIGNER, needs_reason=True),
+    (S.PENDING_CONSENT, A.WITHDRAW): Transition((S.WITHDRAWN,), P.REQUESTER),
     (S.APPROVED, A.REVOKE): Transition((S.REVOKED,), P.PROVIDER_OR_COMPETENT, needs_reason=True),
     (S.PENDING_RENEWAL, A.REVOKE): Transition((S.REVOKED,), P.PROVIDER_OR_COMPETENT, needs_reason=True),
     (S.APPROVED, A.RENEW): Transition((S.PENDING_RENEWAL,), P.REQUESTER),
@@ -118,6 +131,7 @@ OPEN_STEPS: Final[Mapping[ItemState, str]] = {
     ItemState.PENDING_DECISION: "decide",
     ItemState.IN_COORDINATION: "coordinate",
     ItemState.PENDING_RENEWAL: "decide",
+    ItemState.PENDING_CONSENT: "decide",
 }
 #: States in which an item holds a grant that the expiry task watches.
 GRANTED: Final = frozenset({ItemState.APPROVED, ItemState.PENDING_RENEWAL})
@@ -166,3 +180,11 @@ def after_check(share_class: ShareClass | None, dispute_reason: str | None) -> I
             )
         return ItemState.IN_COORDINATION
     return ItemState.PENDING_DECISION
+
+
+def after_coordination(share_class: ShareClass | None) -> ItemState:
+    """Where a coordinated approval leads: a not-shared entry waits for its countersignature; any
+    other entry (a disputed refusal of restricted data) is granted at once."""
+    if share_class is ShareClass.NOT_SHARED:
+        return ItemState.PENDING_CONSENT
+    return ItemState.APPROVED

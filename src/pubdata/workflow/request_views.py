@@ -31,7 +31,7 @@ WaitingView = Literal["provider", "competent", "overdue"]
 WAITING_VIEWS: Final = ("provider", "competent", "overdue")
 #: Which open states wait for which party.
 WAITING_FOR: Final = {
-    "provider": (ItemState.PENDING_DECISION, ItemState.PENDING_RENEWAL),
+    "provider": (ItemState.PENDING_DECISION, ItemState.PENDING_RENEWAL, ItemState.PENDING_CONSENT),
     "competent": (ItemState.PENDING_CHECK, ItemState.IN_COORDINATION),
 }
 

@@ -269,7 +269,7 @@ def submit(
         )  # fmt: skip
         notify(
             session,
-            competent_people(session, division),
+            competent_people(session, division, excluding=request.requester),
             "request.pending_check",
             f"待审核：{request.requester.name} 申请 {item.entry.name}",
             f"{request.requester.name} 申请共享 {item.entry.code}，用途：{request.purpose}。"
