@@ -15,9 +15,9 @@ calendar days without a move.
 Every move is one audit event ``objection.<action>`` on ``objection:<id>`` and a notification to
 whoever acts next and to the raiser; a refusal (wrong role or organisation, wrong state) is audited
 too. An objection the caller may not see is refused as a missing one (`objection_access`), for
-moves as for reads. A move is a conditional UPDATE on the state and ``lock_version`` seen, so of two people deciding
-at once exactly one wins. ``objections.escalate`` tells the competent department, once per step,
-about a step past its deadline.
+moves as for reads. A move is a conditional UPDATE on the state and ``lock_version`` seen, so of two
+people deciding at once exactly one wins. ``objections.escalate`` tells the competent department,
+once per step, about a step past its deadline.
 """
 
 from __future__ import annotations
