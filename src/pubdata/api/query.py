@@ -4,8 +4,10 @@ The routes are thin: a bearer token becomes a `Principal`, and `run_query` does 
 rewrite, run, write, audit). The app holds one `SandboxedEngine` for its life (`lifespan`); a request
 gets it through `EngineDep`. Errors map to statuses in `pubdata.api.app.ERROR_STATUS`: 401 for any
 credential problem (always the same sentence), 403 for a missing scope or an access refusal with its
-reason, 400 for a policy violation or a failed query (with its `kind`), 504 when the time budget ran
-out, 500 (``internal``, audited) when the platform itself failed.
+reason, 400 for a policy violation or a failed query (with its `kind`) or a column whose type the
+format cannot carry (``unsupported_column``, refused before the first byte: the engine gives the
+schema first), 504 when the time budget ran out, 500 (``internal``, audited) when the platform itself
+failed. Values are written as docs/values.md says (JSON: no NaN, decimals as exact strings).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ _ENGINE_LOCK = threading.Lock()
 #: Query parameters of the rows route that are not field filters.
 ROWS_PARAMETERS = frozenset({"purpose", "application", "limit", "offset", "format", "bom", "csv_raw"})
 _ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorOut, "description": "The SQL breaks a policy rule, or the query failed."},
+    400: {
+        "model": ErrorOut,
+        "description": "The SQL breaks a policy rule, the query failed, or a column's type does not fit "
+        "the format (`unsupported_column`).",
+    },
     401: {"model": ErrorOut, "description": "Missing, unknown, expired or revoked token."},
     403: {"model": ErrorOut, "description": "The token's scope or an access rule refuses the call."},
     504: {"model": ErrorOut, "description": "The query ran out of its time budget."},

@@ -1,4 +1,5 @@
-"""Values made fit for strict JSON before DuckDB formats them, in Arrow, column by column.
+"""Values made fit for strict JSON as DuckDB formats them: in its query for plain columns
+(`json_value_sql`), in Arrow for nested ones (`json_ready`).
 
 DuckDB's ``json_object`` writes a floating-point NaN or infinity as the bare words ``NaN`` and
 ``Infinity``, which no strict JSON parser accepts (``json.loads(..., parse_constant=...)``,
