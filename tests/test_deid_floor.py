@@ -28,6 +28,8 @@ from pubdata.catalog.classes import Level, PiiKind
 from pubdata.catalog.service import get_entry
 from pubdata.cli.main import app as cli
 from pubdata.db.models import AuditEvent, RequestItem
+from pubdata.gateway.access import AccessDecision, decide
+from pubdata.gateway.access_rules import AccessDenied, AccessRule
 from pubdata.gateway.deid import DEID_FUNCTIONS, build_deid, default_deid, pseudonym_variables
 from pubdata.gateway.deid_floor import (
     FUNCTION_TREATMENTS,
@@ -202,6 +204,26 @@ def test_an_assessment_recorded_from_the_command_line_lifts_the_floor_for_its_fi
          "--reason", REASON, "--approved-by", "评估组", "--days", "30"],
     )  # fmt: skip
     assert unknown.exit_code != 0 and "salary" in unknown.output
+
+
+@pytest.mark.req("REQ-27", "floor")
+def test_the_gateway_stops_serving_a_raw_field_once_its_assessment_expires(world: World) -> None:
+    def decide_at(now: dt.datetime) -> AccessDecision:
+        with world.workspace.sessions() as s, s.begin():
+            user = find_user(s, "union.clerk")
+            principal = Principal(user, user.organisation, user.roles, frozenset(Scope))
+            return decide(s, principal, "union_other", "号码核查", ["people"], now, SETTINGS, world.home)
+
+    assess_raw(world, ["mobile"], NOW + dt.timedelta(hours=1), organisation=UNION)
+    grant = make_grant(
+        world, application="union_other", purpose="号码核查", fields=["mobile"], deid={"mobile": RAW}
+    )
+    served = decide_at(NOW + dt.timedelta(minutes=30))
+    assert served.grants["people"] is not None and served.grants["people"].id == grant.id
+    with pytest.raises(AccessDenied) as denied:
+        decide_at(NOW + dt.timedelta(hours=2))
+    assert denied.value.rule is AccessRule.DEID_FLOOR and denied.value.req == "REQ-27"
+    assert "mobile" in str(denied.value) and "masked" in str(denied.value)
 
 
 # --- the property: nothing accepted shows a value its floor hides ----------------------------------

@@ -49,6 +49,7 @@ from pubdata.gateway.assessments import assess_level, find_covering, holds_perso
 from pubdata.gateway.compile_policy import compile_table_policy
 from pubdata.gateway.grants import grant_state
 from pubdata.gateway.policy_types import QueryPolicy, TablePolicy
+from pubdata.gateway.raw_assessments import deid_below_floor
 from pubdata.gateway.roles import Principal
 from pubdata.gateway.visibility import QUERY_ROLES, SENSITIVE_NATIONAL, VisibleEntry, visible_page
 from pubdata.keys import workspace_key
@@ -419,6 +420,10 @@ def decide(
                 text("no catalogue entry {code!r}", code=code), AccessRule.UNKNOWN_ENTRY, None, code
             )
         grant, reason = _allow(request, entry, app, now)
+        # A grant made before the floor, or under an assessment since expired, serves no more than it.
+        below = deid_below_floor(session, entry, org.id, grant.fields, grant.deid, now) if grant else None
+        if below is not None:
+            request.refuse(below.sentence, AccessRule.DEID_FLOOR, below.req, entry.code)
         policy, needed = compile_table_policy(entry, grant, org, master, now)
         tables.append(policy)
         variables.update(needed)

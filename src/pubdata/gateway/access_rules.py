@@ -29,6 +29,7 @@ class AccessRule(StrEnum):
     GRANT_NOT_ACTIVE = "grant_not_active"
     OUTSIDE_PURPOSE = "outside_purpose"
     ASSESSMENT = "assessment"
+    DEID_FLOOR = "deid_floor"
 
 
 class AccessDenied(RuleViolation):

@@ -156,6 +156,7 @@ class DeidFloorViolation(RuleViolation):
 
     def __init__(self, message: Text, field: str) -> None:
         super().__init__(message, "REQ-27")
+        self.sentence = message
         self.field = field
 
 

@@ -5,7 +5,8 @@ when sharing an identity number as stored is truly needed, a security assessment
 which entry, which fields, for which organisation (or any), until when, approved by whom and why — and
 only then may a grant name those fields raw. Every path that makes or renews a grant asks
 `deid_below_floor`, so the approval form, the API, coordinated approvals and the command line all stop
-at the same floor.
+at the same floor; the gateway asks it again on every query (`access.decide`), so a grant made before
+the floor, or under an assessment that has since expired, stops serving what the floor hides.
 """
 
 from __future__ import annotations
@@ -132,4 +133,6 @@ def deid_below_floor(
     caller audits it), or None."""
     wanted = set(granted)
     fields = [f for f in entry.fields if f.name in wanted]
+    if check_floor(fields, deid) is None:  # the usual case asks the database nothing
+        return None
     return check_floor(fields, deid, assessed_raw_fields(session, entry.code, organisation_id, now))
