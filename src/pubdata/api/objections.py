@@ -81,6 +81,9 @@ class ObjectionOut(BaseModel):
     records: list[dict[str, Any]] = Field(description="The records objected to, by key fields.")
     description: str
     due_at: str | None = Field(description="Deadline of the current step (REQ-13), if it has one.")
+    due_provisional: bool = Field(
+        description="The deadline was counted on estimated holidays: its year has no official calendar yet."
+    )
     working_days_left: int | None
     overdue: bool
     escalated_at: str | None

@@ -20,7 +20,12 @@ from pubdata.messages import text
 from pubdata.workflow.objection_access import is_competent, is_provider, may_see, unknown_objection
 from pubdata.workflow.objection_states import WAITING_ON, Actor, ObjectionState
 from pubdata.workflow.objections import get_objection, target
-from pubdata.workflow.working_days import CalendarYearUnknown, is_overdue, working_days_between
+from pubdata.workflow.working_days import (
+    CalendarYearUnknown,
+    deadline_is_provisional,
+    is_overdue,
+    working_days_between,
+)
 
 ListView = Literal["all", "mine", "waiting", "overdue"]
 LIST_VIEWS: Final = ("all", "mine", "waiting", "overdue")
@@ -102,6 +107,7 @@ def objection_facts(objection: Objection, now: dt.datetime) -> dict[str, Any]:
         "records": list(objection.record_keys),
         "description": objection.description,
         "due_at": iso_or_none(objection.due_at),
+        "due_provisional": objection.due_at is not None and deadline_is_provisional(aware(objection.due_at)),
         "working_days_left": left,
         "overdue": overdue(objection, now),
         "escalated_at": iso_or_none(objection.escalated_at),
