@@ -20,16 +20,18 @@ from typing import Any
 
 import pytest
 import tomli_w
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from pubdata import audit
+from pubdata.api.app import create_app
 from pubdata.cli.main import app
 from pubdata.clock import Clock
 from pubdata.db.models import AuditEvent, Grant, Notification, RequestItem, User
 from pubdata.demo.build import build_demo
 from pubdata.errors import InputError
-from pubdata.gateway.identity import create_application, create_user, find_user
+from pubdata.gateway.identity import create_application, create_user, find_user, issue_token
 from pubdata.gateway.roles import NotAuthorised, Principal, Role, Scope
 from pubdata.settings import SettingsFile
 from pubdata.workflow import request_views, requests
@@ -145,6 +147,31 @@ def test_the_bureau_cannot_check_or_coordinate_its_own_request(workspace: Worksp
         bureau = [u.id for u in s.scalars(select(User).where(User.login.in_([DUAL, COLLEAGUE, SECOND])))]
         told = s.scalars(select(Notification).where(Notification.user_id.in_(bureau))).all()
         assert not [n for n in told if f"/requests/{item.request_id}" == n.link]
+
+
+def test_the_api_refuses_a_decision_on_the_own_organisations_request_with_403(workspace: Workspace) -> None:
+    item_id = _ask(workspace, DUAL, "dsj_analysis")
+    request_id = _item(workspace, item_id).request_id
+    with workspace.sessions() as s, s.begin():
+        issued = issue_token(
+            s, DUAL, [Scope.WORKFLOW], 7, "test", workspace.settings.default, now=workspace.clock()
+        )
+    with TestClient(create_app(workspace)) as client:
+        answer = client.post(
+            f"/api/v1/requests/{request_id}/items/{item_id}/check",
+            json={},
+            headers={"Authorization": f"Bearer {issued.token}"},
+        )
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"] == "forbidden"
+    assert "no one decides on a request of their own organisation" in answer.json()["detail"]
+    assert _item(workspace, item_id).state == ItemState.PENDING_CHECK
+    with workspace.sessions() as s:
+        target = f"request-item:{item_id}"
+        refused = [e for e in audit.list_events(s, "request.check") if e.target == target]
+    assert [(e.actor, e.outcome) for e in refused if e.detail.get("rule") == "separation-of-duties"] == [
+        (DUAL, "refused")
+    ]
 
 
 def test_a_coordinated_approval_of_not_shared_data_waits_for_the_provider(workspace: Workspace) -> None:

@@ -67,7 +67,7 @@ def _escalate(workspace: Workspace, item_id: int, now: dt.datetime) -> int:
         division = item.entry.provider.division_code
         notify(
             session,
-            competent_people(session, division),
+            competent_people(session, division, excluding=item.request.requester),
             f"request.{Action.ESCALATE}",
             f"超期督办：{item.entry.name}（{state.label}）",
             f"共享申请 {item.request_id} 的 {item.entry.code}（{item.request.requester.name}）"
