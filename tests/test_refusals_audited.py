@@ -219,3 +219,31 @@ def test_another_organisations_incident_answers_404_and_is_audited(workspace: Wo
     assert asked.status_code == 404
     event = _refused(workspace, DENIED, f"incident:{number}")
     assert (event.actor, event.detail["channel"], event.detail["kind"]) == (OUTSIDER, "api", "incident")
+
+
+@pytest.mark.req("REQ-40", "grants-refusals")
+def test_an_incomplete_cart_submitted_on_the_portal_is_audited(
+    world: tuple[Workspace, dict[str, Any]],
+) -> None:
+    workspace, users = world
+    with client_for(clocked_app(workspace, NOW), users, CONSUMER) as portal:
+        token = csrf_of(portal.get("/cart").text)
+        added = portal.post(
+            "/cart/items",
+            data={"entry": SOCIAL, "field": ["status"], "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert added.status_code == 303, added.text
+        answer = portal.post(
+            "/cart/submit", data={"purpose": "", "csrf_token": token}, follow_redirects=False
+        )
+    assert answer.status_code == 400, answer.text
+    with workspace.sessions() as session:
+        event = (
+            session.query(AuditEvent)
+            .filter_by(action="request.submit", actor=CONSUMER, outcome="refused")
+            .order_by(AuditEvent.id.desc())
+            .first()
+        )
+    assert event is not None and event.detail["channel"] == "portal"
+    assert event.detail["code"] == "invalid" and event.detail["organisation"] == "嘉兴市总工会"

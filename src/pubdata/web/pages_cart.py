@@ -7,6 +7,7 @@ so a refusal is the service's own sentence, shown next to the field it names.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -22,6 +23,8 @@ from pubdata.web.templating import render
 from pubdata.web.visitor import PageError, locale_of, require_roles, workspace_of
 from pubdata.web.work import PrincipalDep, field_of, fresh, local_date, now_of, status_of
 from pubdata.workflow import request_drafts, request_views, requests
+from pubdata.workflow.refusals import PORTAL, Asker, refusals_audited
+from pubdata.workspace import Workspace
 
 router = APIRouter()
 Text = Annotated[str, Form(max_length=2000)]
@@ -90,8 +93,13 @@ def add_to_cart(
     dispute_reason: Text = "",
 ) -> Response:
     require_roles(principal, (Role.CONSUMER,))
+    workspace = workspace_of(request)
     try:
-        with workspace_of(request).sessions() as session, session.begin():
+        with (
+            _audited(workspace, principal, "request.add", "draft"),
+            workspace.sessions() as session,
+            session.begin(),
+        ):
             draft = request_drafts.current_draft(session, principal)
             if draft is None:
                 draft = requests.create_request(session, principal)
@@ -125,7 +133,11 @@ def submit(
     }  # fmt: skip
     workspace = workspace_of(request)
     try:
-        with workspace.sessions() as session, session.begin():
+        with (
+            _audited(workspace, principal, "request.submit", "draft"),
+            workspace.sessions() as session,
+            session.begin(),
+        ):
             draft = request_drafts.current_draft(session, principal)
             if draft is None:
                 draft = requests.create_request(session, principal)
@@ -135,11 +147,22 @@ def submit(
                 purpose=purpose, scenario=scenario, delivery_mode=delivery_mode,
                 valid_from=local_date(valid_from), valid_until=local_date(valid_until, end=True),
             )  # fmt: skip
-        with workspace.sessions() as session, session.begin():
+        with (
+            _audited(workspace, principal, "request.submit", draft_id),
+            workspace.sessions() as session,
+            session.begin(),
+        ):
             requests.submit(session, principal, draft_id, workspace.settings, now_of(request))
     except PubdataError as refusal:
         return _cart(request, fresh(request), form=form, error=refusal)
     return RedirectResponse(f"/requests/{draft_id}", status_code=303)
+
+
+def _audited(
+    workspace: Workspace, principal: Principal, action: str, draft: int | str
+) -> AbstractContextManager[None]:
+    """Bad input refused at the cart is audited once the step rolled back (REQ-40)."""
+    return refusals_audited(workspace.sessions, Asker.of(principal, PORTAL), action, f"request:{draft}")
 
 
 @router.post("/cart/items/{item_id}/remove")
