@@ -4,12 +4,15 @@ back aware in UTC, and is compared as the instant it is — not as the wall time
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from pubdata import audit
+from pubdata.cli.main import app as cli
 from pubdata.clock import fixed_clock
 from pubdata.db.models import SignInFailure
 from pubdata.db.types import as_utc
@@ -21,7 +24,18 @@ from pubdata.workflow import request_views
 from pubdata.workflow.decisions import Decision, act
 from pubdata.workflow.request_states import Action
 from pubdata.workspace import Workspace
-from requests_support import COMPETENT, HRSS, NOW, PROVIDER, SOCIAL, ensure_user, file_request, principal
+from requests_support import (
+    COMPETENT,
+    CONSUMER,
+    HRSS,
+    NOW,
+    PARK_APP,
+    PROVIDER,
+    SOCIAL,
+    ensure_user,
+    file_request,
+    principal,
+)
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 #: Midnight of 1 March 2027 in Hangzhou: 16:00 UTC the day before.
@@ -122,3 +136,17 @@ def test_audit_events_since_an_instant_in_another_zone(any_workspace: Workspace)
         after = (at + dt.timedelta(minutes=30)).astimezone(SHANGHAI)
         assert [e.action for e in audit.list_events(s, "catalog", before)] == ["catalog.create"]
         assert audit.list_events(s, "catalog", after) == []
+
+
+def test_the_command_line_and_the_portal_mean_the_same_last_day(demo: Workspace) -> None:
+    result = CliRunner().invoke(cli, [
+        "requests", "new", "--as", CONSUMER, "--app", PARK_APP, "--legal-basis", "工会法",
+        "--purpose", "核查", "--scenario", "核查", "--from", "2026-03-02", "--until", "2026-04-30",
+        "--home", str(demo.home), "--now", NOW.isoformat(), "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    until = dt.datetime.fromisoformat(facts["valid_until"])
+    assert until == local_date("2026-04-30", end=True)
+    assert until.astimezone(dt.UTC).isoformat() == "2026-04-30T15:59:59+00:00"
+    assert dt.datetime.fromisoformat(facts["valid_from"]) == local_date("2026-03-02")

@@ -18,12 +18,14 @@ from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import SecurityAssessment
 from pubdata.errors import InputError
 from pubdata.gateway import assessments, grants, raw_assessments
+from pubdata.workflow.working_days import end_of_local_day
 
 grants_app = typer.Typer(help="Grants: an application's use of an entry (REQ-17).", no_args_is_help=True)
 assessments_app = typer.Typer(help="Security assessments of combined entries (REQ-26).", no_args_is_help=True)
 
 Until = Annotated[
-    str | None, typer.Option("--until", help="Last day of validity, YYYY-MM-DD (UTC, end of that day).")
+    str | None,
+    typer.Option("--until", help="Last day of validity, YYYY-MM-DD (Asia/Shanghai, end of that day)."),
 ]
 Days = Annotated[int | None, typer.Option("--days", help="Valid for this many days from now.")]
 
@@ -37,7 +39,7 @@ def _until(until: str | None, days: int | None, now: dt.datetime) -> dt.datetime
         day = dt.date.fromisoformat(str(until))
     except ValueError:
         raise InputError(f"--until {until!r} is not a date (YYYY-MM-DD)") from None
-    return dt.datetime.combine(day, dt.time(23, 59, 59), dt.UTC)
+    return end_of_local_day(day)  # a day in Zhejiang, as in the portal and `requests --until`
 
 
 def _value(text: str) -> Any:

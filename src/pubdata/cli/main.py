@@ -19,6 +19,7 @@ from pubdata.cli import incidents as incidents_cli
 from pubdata.cli import objections as objections_cli
 from pubdata.cli import requests as requests_cli
 from pubdata.cli import usage as usage_cli
+from pubdata.cli import workdays as workdays_cli
 from pubdata.cli.errors import ReportingGroup, warn
 from pubdata.cli.options import Home, Json, Now, clock_of, on_the_command_line, open_workspace, pin_clock
 from pubdata.cli.render import fields_block, print_json, success
@@ -136,6 +137,7 @@ app.add_typer(inbox_cli.app, name="inbox")
 requests_cli.register(app)
 app.add_typer(objections_cli.app, name="objections")
 app.add_typer(incidents_cli.app, name="incidents")
+app.add_typer(workdays_cli.app, name="calendar")
 usage_cli.register(app)
 
 
