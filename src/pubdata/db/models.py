@@ -44,7 +44,8 @@ def utcnow() -> dt.datetime:
 
 
 def aware(moment: dt.datetime) -> dt.datetime:
-    """A stored time with its zone: every stored time is UTC, and SQLite hands them back naive."""
+    """A time with its zone, naive taken as UTC: columns already answer aware UTC (`UtcDateTime`);
+    this is for times read from elsewhere — audit details, the chain's naive digest times."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
