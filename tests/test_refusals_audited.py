@@ -247,3 +247,15 @@ def test_an_incomplete_cart_submitted_on_the_portal_is_audited(
         )
     assert event is not None and event.detail["channel"] == "portal"
     assert event.detail["code"] == "invalid" and event.detail["organisation"] == "嘉兴市总工会"
+
+
+def test_a_step_by_the_wrong_party_is_audited_once(workspace: Workspace) -> None:
+    """The service audits a wrong role itself; the face must not write the same refusal again."""
+    request_id, item_id = _pending(workspace)
+    path = f"/api/v1/requests/{request_id}/items/{item_id}/approve"
+    with TestClient(clocked_app(workspace, NOW)) as client:
+        answer = client.post(path, json={}, headers=_bearer(workspace, CONSUMER))
+    assert answer.status_code == 403, answer.text
+    with workspace.sessions() as session:
+        refused = session.query(AuditEvent).filter_by(target=f"request-item:{item_id}", outcome="refused")
+        assert [e.action for e in refused] == ["request.approve"]

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from pubdata import audit
-from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
+from pubdata.errors import InputError, NotFound, PubdataError
 from pubdata.gateway.roles import Principal
 
 #: The faces an action comes through, as the events name them.
@@ -65,6 +65,15 @@ def safe_reason(error: PubdataError) -> str:
     return said.template if said is not None else _UNSAID
 
 
+def _unaudited(error: PubdataError) -> bool:
+    """Bad input, a thing not there, or a plain platform error: the refusals no service audits.
+
+    A rule's refusal (`RuleViolation`) and a wrong role or organisation (`NotAuthorised`) are
+    audited where they are raised; writing them here too would record each attempt twice.
+    """
+    return isinstance(error, InputError | NotFound) or type(error) is PubdataError
+
+
 def _write(sessions: Callable[[], Session], asker: Asker, action: str, target: str, **detail: Any) -> None:
     with sessions() as session, session.begin():
         audit.record(
@@ -80,13 +89,12 @@ def refusals_audited(
     """Audit `action` on `target` as refused when the block raises bad input, then re-raise.
 
     Wrap the whole transaction of the action, so that the refusal is written after its rollback.
-    Refusals by a rule are left to the services, which audit them where they raise them.
     """
     try:
         yield
-    except RuleViolation:
-        raise
     except PubdataError as error:
+        if not _unaudited(error):
+            raise
         column = error.column if isinstance(error, InputError) else None
         _write(
             sessions, asker, action, target,
