@@ -20,6 +20,7 @@ from pubdata.gateway.deid import DEID_FUNCTIONS, default_deid
 from pubdata.gateway.deid_floor import meets_floor
 from pubdata.gateway.roles import NotAuthorised, Principal
 from pubdata.web.error_text import say
+from pubdata.web.path_ids import ItemId, RequestId
 from pubdata.web.templating import render
 from pubdata.web.visitor import N_, PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, local_date, my_actions, now_of, status_of
@@ -115,7 +116,7 @@ def _status(problem: tuple[int, str] | None) -> int:
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
-def request_page(request: Request, principal: PrincipalDep, request_id: int) -> HTMLResponse:
+def request_page(request: Request, principal: PrincipalDep, request_id: RequestId) -> HTMLResponse:
     return _detail(request, principal, request_id)
 
 
@@ -123,8 +124,8 @@ def request_page(request: Request, principal: PrincipalDep, request_id: int) -> 
 def step(
     request: Request,
     principal: PrincipalDep,
-    request_id: int,
-    item_id: int,
+    request_id: RequestId,
+    item_id: ItemId,
     action: str,
     reason: Annotated[str, Form(max_length=2000)] = "",
     field: Annotated[list[str] | None, Form()] = None,
