@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from gateway_support import demo_users
 from pubdata import audit
 from pubdata.api.app import create_app
 from pubdata.cli.main import app
@@ -40,6 +41,7 @@ from pubdata.workflow.duties import SeparationOfDuties, role_conflicts
 from pubdata.workflow.request_states import Action, ItemState
 from pubdata.workspace import Workspace
 from requests_support import HRSS, ensure_user
+from web_support import client_for, clocked_app, csrf_of
 
 pytestmark = pytest.mark.clock
 OUTPATIENT = "wjw_outpatient_visits"
@@ -47,6 +49,7 @@ ASKED = ["id_number", "name", "hospital", "cost"]
 DISPUTE = "职工医疗互助救助须核实门诊费用"
 #: The person of the incident: a data-bureau login that may ask (consumer) and decide (competent).
 DUAL, COLLEAGUE, SECOND, HEALTH, UNION = "dsj_dual", "zj_dsj", "dsj_second", "wjw_staff", "jx_zgh"
+PASSWORD = "Wjw-Dsj-Test-Password-2026"
 runner = CliRunner()
 
 
@@ -61,7 +64,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> 
             (SECOND, "省大数据局", [Role.COMPETENT_DEPARTMENT]),
             (HEALTH, "省卫健委", [Role.PROVIDER]),
         ):
-            create_user(s, login, roles=roles, organisation=org, password=None, actor="test")
+            create_user(s, login, roles=roles, organisation=org, password=PASSWORD, actor="test")
         create_application(
             s, "dsj_analysis", name="数据分析", organisation="省大数据局", purpose="医疗救助统计",
             system_owner="周明远", actor="test",
@@ -256,6 +259,33 @@ def test_a_restricted_entry_settled_in_coordination_is_granted_at_once(workspace
     _act(workspace, "hrss_staff", item_id, Action.REFUSE, Decision(reason="用途不符"))
     _act(workspace, UNION, item_id, Action.DISPUTE, Decision(reason="工会法赋予维护职工权益的职责"))
     assert _act(workspace, COLLEAGUE, item_id, Action.COORDINATE_APPROVE)["state"] == "approved"
+
+
+def test_the_portal_offers_no_decision_on_the_own_organisations_request(workspace: Workspace) -> None:
+    own = _ask(workspace, DUAL, "dsj_analysis")
+    theirs = _ask(workspace, UNION, "jx_park_workers")
+    _act(workspace, COLLEAGUE, theirs, Action.CHECK)
+    _act(workspace, COLLEAGUE, theirs, Action.COORDINATE_APPROVE)
+    users = demo_users(workspace.home) | {login: {"password": PASSWORD} for login in (DUAL, HEALTH)}
+    app = clocked_app(workspace, workspace.clock())
+    own_page = f"/requests/{_item(workspace, own).request_id}"
+    for login in (DUAL, COLLEAGUE):
+        page = client_for(app, users, login).get(own_page)
+        assert page.status_code == 200 and "待审核" in page.text
+        assert 'data-action="check"' not in page.text and 'data-action="return"' not in page.text
+    bureau = client_for(app, users, COLLEAGUE)
+    forced = bureau.post(
+        f"{own_page}/items/{own}/check", data={"csrf_token": csrf_of(bureau.get(own_page).text)}
+    )
+    assert forced.status_code == 403 and "任何人不得审批本单位的申请" in forced.text
+    theirs_page = f"/requests/{_item(workspace, theirs).request_id}"
+    health = client_for(app, users, HEALTH)
+    page = health.get(theirs_page)
+    assert page.status_code == 200 and "待会签" in page.text and "会签同意" in page.text
+    assert 'data-action="consent"' in page.text and 'data-action="withhold-consent"' in page.text
+    signed = health.post(f"{theirs_page}/items/{theirs}/consent", data={"csrf_token": csrf_of(page.text)})
+    assert signed.status_code == 200 and "已批准" in signed.text  # after the redirect
+    assert f"{COLLEAGUE} + {HEALTH}" in signed.text  # the history names both people
 
 
 def test_role_pairs_that_ask_and_decide() -> None:
