@@ -123,7 +123,7 @@ def test_a_grant_shows_its_fields_masked_and_only_its_region(world: World, engin
     rows = query(world, engine, "SELECT * FROM people ORDER BY income", purpose="区域帮扶", codes=["people"])
     assert rows == [
         {"id_number": ID_NANHU[:6] + "********" + ID_NANHU[-4:], "name": "张*",
-         "division_code": "330402001001", "income": 5200},
+         "division_code": "330402007024", "income": 5200},
         {"id_number": ID_XIUZHOU[:6] + "********" + ID_XIUZHOU[-4:], "name": "欧阳**",
          "division_code": "330411002003", "income": 6100},
     ]  # fmt: skip
