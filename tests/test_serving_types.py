@@ -7,15 +7,28 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
 from python_calamine import CalamineWorkbook
 
+from gateway_support import PARK_APP, PARK_PURPOSE, SOCIAL, bearer, demo_users
+from pubdata import audit
+from pubdata.api.app import create_app
+from pubdata.clock import Clock
+from pubdata.db.models import AuditEvent
+from pubdata.demo.build import build_demo
 from pubdata.gateway.export import FORMATS, ExportJob
 from pubdata.gateway.export_types import UnsupportedColumn
+from pubdata.identifiers import make_id_number
+from pubdata.ingest.pipeline import ingest_file
+from pubdata.workspace import Workspace
 
 NAN, INF = float("nan"), float("inf")
 
@@ -128,3 +141,121 @@ def test_parquet_carries_nested_values_but_not_an_interval_inside_them() -> None
 def test_timestamps_and_dates_are_unchanged_by_the_json_rules() -> None:
     table = pa.table({"at": pa.array([dt.datetime(2024, 5, 1, 8, 30)], pa.timestamp("us")), "n": [7]})
     assert strict(export("jsonl", table).decode()) == {"at": "2024-05-01 08:30:00", "n": 7}
+
+
+# --- over HTTP, on the demo province ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, pinned_clock: Clock) -> Path:
+    path = tmp_path_factory.mktemp("serving") / "home"
+    build_demo(path, scale=0.02, clock=pinned_clock)
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(home: Path, pinned_clock: Clock) -> Workspace:
+    return Workspace.open(home, clock=pinned_clock)
+
+
+@pytest.fixture(scope="module")
+def client(workspace: Workspace) -> Iterator[TestClient]:
+    with TestClient(create_app(workspace)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def token(home: Path) -> str:
+    return str(demo_users(home)["jx_zgh"]["token"])
+
+
+def ask(client: TestClient, token: str, sql: str, **body: Any) -> Response:
+    sent = {"sql": sql, "purpose": PARK_PURPOSE, "application": PARK_APP, **body}
+    answer: Response = client.post("/api/v1/query", json=sent, headers=bearer(token))
+    return answer
+
+
+def last_event(workspace: Workspace) -> AuditEvent:
+    with workspace.sessions() as session:
+        return audit.list_events(session, None, limit=1)[-1]
+
+
+def test_json_answers_over_http_parse_strictly(client: TestClient, token: str) -> None:
+    sql = (
+        "SELECT CAST('nan' AS DOUBLE) AS x, CAST('-inf' AS DOUBLE) AS y, CAST(1.10 AS DECIMAL(10, 2)) AS d, "
+        f"count(*) AS n FROM {SOCIAL}"
+    )
+    answer = ask(client, token, sql)
+    assert answer.status_code == 200, answer.text
+    body = strict(answer.text)
+    assert body["rows"][0][:3] == [None, None, "1.10"] and body["rows"][0][3] > 0
+    lines = ask(client, token, sql, format="jsonl")
+    assert lines.status_code == 200
+    assert [strict(line)["d"] for line in lines.text.splitlines()] == ["1.10"]
+
+
+@pytest.mark.parametrize("name", ["csv", "parquet", "xlsx"])
+def test_an_interval_is_refused_before_the_first_byte(
+    client: TestClient, token: str, workspace: Workspace, name: str
+) -> None:
+    answer = ask(client, token, f"SELECT status, INTERVAL 3 DAY AS 间隔 FROM {SOCIAL} LIMIT 5", format=name)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    refused = answer.json()
+    assert refused["error"] == "unsupported_column"
+    assert f"column 间隔 holds an interval, which the {name} format cannot carry" in refused["detail"]
+    event = last_event(workspace)
+    assert event.outcome == "refused" and event.detail["reason_kind"] == "format"
+
+
+def test_a_list_column_in_csv_is_json_text(client: TestClient, token: str) -> None:
+    answer = ask(client, token, f"SELECT [1, 2] AS pair, status FROM {SOCIAL} LIMIT 2", format="csv")
+    assert answer.status_code == 200, answer.text
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["pair", "status"] and strict(rows[1][0]) == [1, 2]
+    assert not any(line.startswith("# error") for line in answer.text.splitlines())
+
+
+@pytest.fixture(scope="module")
+def flagged_row(
+    workspace: Workspace, tmp_path_factory: pytest.TempPathFactory, pinned_now: dt.datetime
+) -> str:
+    """One row kept with a quality flag (its employer's credit code fails its check character), in
+    嘉兴 where the consumer's grant reaches; the insurance type names it."""
+    person = make_id_number("330402", "19850101", 31)
+    path = tmp_path_factory.mktemp("flagged") / "flagged.csv"
+    header = "id_number,name,insurance_type,employer_uscc,employer_name,enrolled_on,status,division_code"
+    row = f"{person},测试,质量抽检险,91330402MA2B000000,嘉兴测试有限公司,2024-01-02,参保缴费,330402"
+    path.write_text(f"{header}\n{row}\n", "utf-8")
+    result = ingest_file(workspace, SOCIAL, path, operator="tester", policy="flag", today=pinned_now.date())
+    assert result.quality["rows_flagged"] == 1
+    return "质量抽检险"
+
+
+def test_a_row_flagged_at_ingest_is_served_with_its_mark(
+    client: TestClient, token: str, flagged_row: str
+) -> None:
+    sql = f"SELECT insurance_type, division_code FROM {SOCIAL} WHERE status = '参保缴费'"
+    listed = ask(client, token, sql)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    names = [c["name"] for c in body["columns"]]
+    assert "_quality_flagged" in names
+    marks = {tuple(r[:2]): r[names.index("_quality_flagged")] for r in body["rows"]}
+    assert marks[(flagged_row, "330402000000")] is True  # stored with 12 digits, too
+    assert sum(marks.values()) == 1
+    # SELECT * shows it, WHERE reads it, and aggregates can count it.
+    star = ask(client, token, f"SELECT * FROM {SOCIAL} WHERE _quality_flagged", format="jsonl")
+    assert [strict(line)["insurance_type"] for line in star.text.splitlines()] == [flagged_row]
+    clean = ask(client, token, f"SELECT count(*) FILTER (WHERE NOT _quality_flagged) AS n FROM {SOCIAL}")
+    assert clean.json()["rows"][0][0] > 0
+
+
+def test_no_query_may_forge_the_quality_mark(client: TestClient, token: str) -> None:
+    for sql in (
+        f"SELECT status, true AS _quality_flagged FROM {SOCIAL}",
+        f"WITH t(_quality_flagged) AS (SELECT 1) SELECT * FROM t, {SOCIAL}",
+    ):
+        answer = ask(client, token, sql)
+        assert answer.status_code == 400 and answer.json()["error"] == "policy", sql
+        assert "_quality_flagged is the platform's mark of rows flagged at ingest" in answer.json()["detail"]
