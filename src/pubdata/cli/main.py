@@ -146,9 +146,17 @@ def serve(
     home: Home = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            envvar="PUBDATA_FORWARDED_ALLOW_IPS",
+            help="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed "
+            "(comma-separated addresses or networks); none by default.",
+        ),
+    ] = "",
     now: Now = None,
 ) -> None:
     """Serve the read-only catalogue API (OpenAPI at /openapi.json)."""
     workspace = open_workspace(home)
     workspace.clock = clock_of(now)
-    run_server(workspace, host, port)
+    run_server(workspace, host, port, forwarded_allow_ips)
