@@ -152,3 +152,7 @@ def test_an_objection_verified_across_new_year_shows_its_deadline_as_provisional
     # Verifying takes five: Mon 4 – Fri 8 Jan 2027, New Year's Day skipped.
     assert datetime.fromisoformat(flagged["due_at"]) == end_of(date(2027, 1, 8))
     assert flagged["due_provisional"]
+    command = ["--now", accepted_at.isoformat(), "objections", "list", "--as", COMPETENT]
+    listed = CliRunner().invoke(cli, [*command, "--home", str(demo.home)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "2027-01-08 23:59（暂定）" in listed.stdout

@@ -131,7 +131,7 @@ def list_objections(
                 o["state"],
                 o["raised_by"],
                 len(o["records"]),
-                _local(o["due_at"]),
+                f"{_local(o['due_at'])}（暂定）" if o.get("due_provisional") else _local(o["due_at"]),
                 o["overdue"],
             ]
             for o in found
