@@ -203,7 +203,10 @@ def test_a_command_run_as_another_login_names_its_operator(workspace: Workspace)
 
 
 @pytest.mark.req("REQ-40", "api-calls")
-def test_another_organisations_incident_answers_404_and_is_audited(workspace: Workspace) -> None:
+def test_another_organisations_incident_answers_404_and_is_audited(
+    world: tuple[Workspace, dict[str, Any]],
+) -> None:
+    workspace, users = world
     report = {
         "title": "接口越权",
         "category": "data_leak",
@@ -219,6 +222,9 @@ def test_another_organisations_incident_answers_404_and_is_audited(workspace: Wo
     assert asked.status_code == 404
     event = _refused(workspace, DENIED, f"incident:{number}")
     assert (event.actor, event.detail["channel"], event.detail["kind"]) == (OUTSIDER, "api", "incident")
+    with client_for(clocked_app(workspace, NOW), users, OUTSIDER) as portal:
+        assert portal.get(f"/incidents/{number}").status_code == 404
+    assert _refused(workspace, DENIED, f"incident:{number}").detail["channel"] == "portal"
 
 
 @pytest.mark.req("REQ-40", "grants-refusals")

@@ -9,6 +9,7 @@ a refusal is its sentence, shown on the page.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -25,6 +26,7 @@ from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
 from pubdata.workflow import incidents
 from pubdata.workflow.incidents import STAFF_ROLES, STEPS, IncidentCategory, IncidentState, Severity
 from pubdata.workflow.parties import is_competent_for
+from pubdata.workflow.refusals import PORTAL, Asker, denials_audited
 from pubdata.workflow.working_days import LOCAL_TZ
 
 router = APIRouter()
@@ -144,12 +146,20 @@ def _as_error(refusal: Exception) -> PubdataError:
     return refusal if isinstance(refusal, PubdataError) else PubdataError(str(refusal))
 
 
+def _denials(request: Request, principal: Principal, incident_id: int) -> AbstractContextManager[None]:
+    """An incident the visitor may not read is the 404 page; the ask is audited (REQ-40)."""
+    return denials_audited(
+        workspace_of(request).sessions, Asker.of(principal, PORTAL), "incident", incident_id
+    )
+
+
 def _detail(
     request: Request, principal: Principal, incident_id: int, problem: str | None = None
 ) -> HTMLResponse:
     with workspace_of(request).sessions() as session:
         try:
-            found = incidents.show(session, principal, incident_id)
+            with _denials(request, principal, incident_id):
+                found = incidents.show(session, principal, incident_id)
         except NotFound:
             raise PageError(404, "not_found", str(incident_id)) from None
         context = {
@@ -183,7 +193,7 @@ def take_move(
         raise PageError(404, "not_found", action)
     workspace = workspace_of(request)
     try:
-        with workspace.sessions() as session, session.begin():
+        with _denials(request, principal, incident_id), workspace.sessions() as session, session.begin():
             found = incidents.show(session, principal, incident_id)
             settings = workspace.settings.for_tenant(found.organisation.division_code)
             incidents.move(
