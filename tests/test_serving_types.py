@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -26,8 +27,10 @@ from pubdata.db.models import AuditEvent
 from pubdata.demo.build import build_demo
 from pubdata.gateway.export import FORMATS, ExportJob
 from pubdata.gateway.export_types import UnsupportedColumn
+from pubdata.gateway.quality_flags import any_flagged
 from pubdata.identifiers import make_id_number
 from pubdata.ingest.pipeline import ingest_file
+from pubdata.store.schema import ROW_FLAGS
 from pubdata.workspace import Workspace
 
 NAN, INF = float("nan"), float("inf")
@@ -259,3 +262,18 @@ def test_no_query_may_forge_the_quality_mark(client: TestClient, token: str) -> 
         answer = ask(client, token, sql)
         assert answer.status_code == 400 and answer.json()["error"] == "policy", sql
         assert "_quality_flagged is the platform's mark of rows flagged at ingest" in answer.json()["detail"]
+
+
+def test_flagged_rows_are_found_from_the_parquet_footers(tmp_path: Path) -> None:
+    def written(name: str, flags: list[str | None], **options: Any) -> str:
+        path = tmp_path / name
+        pq.write_table(
+            pa.table({"n": range(len(flags)), ROW_FLAGS: pa.array(flags, pa.string())}), path, **options
+        )
+        return path.as_uri()
+
+    clean = written("clean.parquet", [None, None])
+    flagged = written("flagged.parquet", [None, "mobile: format"])
+    unknown = written("bare.parquet", [None, None], write_statistics=False)
+    assert not any_flagged([clean]) and any_flagged([clean, flagged])
+    assert any_flagged([unknown])  # no statistics: the mark is shown rather than missing
