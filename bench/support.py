@@ -5,8 +5,9 @@ Built once per size under the bench's work directory through the platform's own 
 takes longer than the measurements themselves. ``bench-world.json`` marks a finished build; a
 directory without it is rebuilt from scratch.
 
-Every row lies in 嘉兴市 (3304), and the grant's region filter is 嘉兴市, so the filter is evaluated
-on every row and passes all of them: the enforced query and the hand-written raw one answer the
+Every row lies in 嘉兴市 (3304), at one of its known villages, and the grant's region filter is
+嘉兴市, so the filter (length, prefix and membership in the known divisions) is evaluated on every
+row and passes all of them: the enforced query and the hand-written raw one answer the
 same rows (masked on one side), and a selective filter cannot make the gateway look faster than a
 query that reads everything. The grant leaves de-identification to the defaults (REQ-27), which
 mask exactly three columns: ``id_number`` (first 6 + last 4), ``name`` (surname) and ``mobile``.
