@@ -71,15 +71,19 @@ class Server:
 
 
 @contextmanager
-def serving(home: Path, timeout_s: float = 60.0, now: dt.datetime | None = None) -> Iterator[Server]:
+def serving(
+    home: Path, timeout_s: float = 60.0, now: dt.datetime | None = None, options: tuple[str, ...] = ()
+) -> Iterator[Server]:
     """``pubdata serve --home HOME`` as a child process, up once ``/healthz`` answers; always stopped.
 
-    `now` pins the server's clock (``--now``): give the instant the demo was built at."""
+    `now` pins the server's clock (``--now``): give the instant the demo was built at. `options` are
+    more options of ``pubdata serve`` (``--forwarded-allow-ips``)."""
     port = free_port()
-    pinned = ["--now", now.isoformat()] if now is not None else []
+    extra = ["--now", now.isoformat()] if now is not None else []
+    extra += options
     log = open(home.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
-        [*PUBDATA, "serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port), *pinned],
+        [*PUBDATA, "serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
