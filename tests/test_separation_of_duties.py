@@ -31,13 +31,13 @@ from pubdata.cli.main import app
 from pubdata.clock import Clock
 from pubdata.db.models import AuditEvent, Grant, Notification, RequestItem, User
 from pubdata.demo.build import build_demo
-from pubdata.errors import InputError
+from pubdata.errors import InputError, PubdataError
 from pubdata.gateway.identity import create_application, create_user, find_user, issue_token
 from pubdata.gateway.roles import NotAuthorised, Principal, Role, Scope
 from pubdata.settings import SettingsFile
 from pubdata.workflow import request_views, requests
 from pubdata.workflow.decisions import Decision, act
-from pubdata.workflow.duties import SeparationOfDuties, role_conflicts
+from pubdata.workflow.duties import SeparationOfDuties, check_user_roles, role_conflicts
 from pubdata.workflow.request_states import Action, ItemState
 from pubdata.workspace import Workspace
 from requests_support import HRSS, ensure_user
@@ -286,6 +286,21 @@ def test_the_portal_offers_no_decision_on_the_own_organisations_request(workspac
     signed = health.post(f"{theirs_page}/items/{theirs}/consent", data={"csrf_token": csrf_of(page.text)})
     assert signed.status_code == 200 and "已批准" in signed.text  # after the redirect
     assert f"{COLLEAGUE} + {HEALTH}" in signed.text  # the history names both people
+
+
+def test_a_misspelt_setting_is_an_error_not_a_default(workspace: Workspace) -> None:
+    item_id = _ask(workspace, UNION, "jx_park_workers")
+    _act(workspace, COLLEAGUE, item_id, Action.CHECK)
+    misspelt = SettingsFile(workspace.settings.default, {"33": {"not_shared_consent": "provder"}})
+    with pytest.raises(PubdataError, match="not_shared_consent is 'provider' or 'second_competent'"):
+        _act(workspace, COLLEAGUE, item_id, Action.COORDINATE_APPROVE, settings=misspelt)
+    assert _item(workspace, item_id).state == ItemState.IN_COORDINATION
+    never = SettingsFile(workspace.settings.default, {"33": {"conflicting_roles": "never"}}).for_tenant("33")
+    with (
+        workspace.sessions() as s,
+        pytest.raises(PubdataError, match="conflicting_roles is 'warn' or 'refuse'"),
+    ):
+        check_user_roles(s, "x", [Role.CONSUMER, Role.PROVIDER], never, "test")
 
 
 def test_role_pairs_that_ask_and_decide() -> None:

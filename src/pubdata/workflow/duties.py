@@ -120,7 +120,13 @@ def countersigners(session: Session, item: RequestItem, coordinator: str, tenant
 
 
 def role_conflicts(roles: Collection[Role]) -> list[tuple[Role, Role]]:
-    """The pairs of `roles` that would let one person both ask and decide, in the roles' order."""
+    """The pairs of `roles` that would let one person both ask and decide, in the roles' order.
+
+    >>> role_conflicts([Role.CONSUMER, Role.COMPETENT_DEPARTMENT, Role.AUDITOR])
+    [(<Role.COMPETENT_DEPARTMENT: 'competent_department'>, <Role.CONSUMER: 'consumer'>)]
+    >>> role_conflicts([Role.PROVIDER, Role.SECURITY_OFFICER])
+    []
+    """
     held = sorted(set(roles), key=list(Role).index)
     return [(a, b) for a, b in combinations(held, 2) if frozenset({a, b}) in CONFLICTING_PAIRS]
 
