@@ -265,3 +265,19 @@ def test_a_step_by_the_wrong_party_is_audited_once(workspace: Workspace) -> None
     with workspace.sessions() as session:
         refused = session.query(AuditEvent).filter_by(target=f"request-item:{item_id}", outcome="refused")
         assert [e.action for e in refused] == ["request.approve"]
+
+
+@pytest.mark.req("REQ-40", "api-calls")
+def test_an_objection_the_caller_may_not_see_is_audited_behind_its_404(
+    world: tuple[Workspace, dict[str, Any]],
+) -> None:
+    workspace, users = world
+    never = 2**31 - 1
+    with TestClient(clocked_app(workspace, NOW)) as client:
+        asked = client.get(f"/api/v1/objections/{never}", headers=_bearer(workspace, OUTSIDER))
+    assert asked.status_code == 404
+    assert _refused(workspace, DENIED, f"objection:{never}").detail["channel"] == "api"
+    with client_for(clocked_app(workspace, NOW), users, OUTSIDER) as portal:
+        assert portal.get(f"/objections/{never}").status_code == 404
+    event = _refused(workspace, DENIED, f"objection:{never}")
+    assert (event.actor, event.detail["channel"]) == (OUTSIDER, "portal")

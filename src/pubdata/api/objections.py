@@ -22,6 +22,7 @@ from pubdata.db.models import Objection
 from pubdata.gateway.roles import Principal, Scope
 from pubdata.workflow import objection_views as views
 from pubdata.workflow import objections
+from pubdata.workflow.refusals import API, Asker, denials_audited
 from pubdata.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1/objections", tags=["objections"])
@@ -162,7 +163,11 @@ def show_objection(
     objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     caller = _caller(principal)
-    with workspace.sessions() as session:
+    asker = Asker.of(caller, API)  # a 404 for another's objection is audited as access.denied (REQ-40)
+    with (
+        denials_audited(workspace.sessions, asker, "objection", objection_id),
+        workspace.sessions() as session,
+    ):
         views.show_objection(session, caller, objection_id)
     return _detail(workspace, objection_id, now)
 

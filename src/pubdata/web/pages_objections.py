@@ -23,6 +23,7 @@ from pubdata.web.visitor import PageError, locale_of, workspace_of
 from pubdata.web.work import PrincipalDep, fresh, now_of, status_of
 from pubdata.workflow import objection_access, objection_views, objections
 from pubdata.workflow.objection_states import TRANSITIONS, Actor, ObjectionState
+from pubdata.workflow.refusals import PORTAL, Asker, denials_audited
 
 router = APIRouter()
 MOVES = ("accept", "reject", "uphold", "correct", "archive")
@@ -48,7 +49,10 @@ def _page(
     now = now_of(request)
     with workspace_of(request).sessions() as session:
         try:
-            found = objection_views.show_objection(session, principal, objection_id)
+            with denials_audited(
+                workspace_of(request).sessions, Asker.of(principal, PORTAL), "objection", objection_id
+            ):
+                found = objection_views.show_objection(session, principal, objection_id)
         except NotFound:
             raise PageError(404, "not_found", str(objection_id)) from None
         context = {
