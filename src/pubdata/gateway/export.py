@@ -4,8 +4,10 @@ A writer turns a query's Arrow record batches into bytes, batch by batch, so mem
 batch size, not the result. Rows are never formatted by Python: CSV, Arrow IPC and Parquet by
 pyarrow, JSON by DuckDB's ``json_object`` / ``json_array`` over each batch (a private in-memory
 connection that runs only the fixed SQL of this module, never a user's). Only ``xlsx`` writes cell by
-cell, because XlsxWriter has no other way; it is therefore *bounded* like ``json``: both are built
-whole before the first byte is sent, so their row cap applies and the truncation is known up front.
+cell (`export_xlsx`), because XlsxWriter has no other way; it is therefore *bounded* like ``json``:
+both are built whole before the first byte is sent, so their row cap applies and the truncation is
+known up front. What each format does with NaN, decimals, nested values and types it cannot carry is
+`json_cells` and `export_types` (docs/values.md).
 
 A stream that fails midway must not look like a complete file. After the bytes already sent, the
 streamed formats end with their `ExportFormat.failure` marker:
@@ -32,10 +34,8 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -43,15 +43,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import xlsxwriter
 from sqlglot import exp
 
 from pubdata.errors import InputError
 from pubdata.gateway import csv_cells
 from pubdata.gateway.export_types import TypeCheck, check_schema, refused_in_parquet, refused_in_text
+from pubdata.gateway.export_xlsx import XLSX_MAX_ROWS, write_xlsx
 from pubdata.gateway.json_cells import (
     formatting_cursor,
-    json_ready,
     json_ready_batch,
     json_value_sql,
     nested_as_json,
@@ -60,12 +59,9 @@ from pubdata.gateway.json_cells import (
 from pubdata.messages import text
 from pubdata.workflow.working_days import LOCAL_TZ
 
-#: Excel's sheet holds 1 048 576 rows, one of them the header.
-XLSX_MAX_ROWS = 1_048_575
 UTF8_BOM = b"\xef\xbb\xbf"
 #: An Arrow IPC continuation marker followed by a metadata length no reader can satisfy.
 _ARROW_BROKEN = b"\xff\xff\xff\xff" + (0x7FFFFFFF).to_bytes(4, "little")
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -297,60 +293,6 @@ def write_parquet(job: ExportJob) -> Iterator[bytes]:
             writer.write_batch(batch)
             yield sink.take()
     yield sink.take()
-
-
-def wall_time(column: pa.Array, zone: str) -> pa.Array:
-    """A zoned timestamp column as the wall-clock time of `zone`, without a zone; others as they are.
-
-    XlsxWriter refuses zoned datetimes ("Excel doesn't support timezones"), and a cell has no zone:
-    the sheet shows the time the workspace's people read on their clocks.
-    """
-    kind = column.type
-    if not pa.types.is_timestamp(kind) or kind.tz is None:
-        return column
-    return pc.local_timestamp(column.cast(pa.timestamp(kind.unit, tz=zone)))
-
-
-def _cells(cursor: duckdb.DuckDBPyConnection | None, batch: pa.RecordBatch, zone: str) -> list[list[Any]]:
-    """The batch's values as spreadsheet cells, column by column: nested values as JSON text, a
-    non-finite float as an empty cell (a cell has no NaN), zoned times as wall-clock times."""
-    columns = nested_as_json(cursor, batch).columns
-    return [
-        wall_time(json_ready(c) if pa.types.is_floating(c.type) else c, zone).to_pylist() for c in columns
-    ]
-
-
-def write_xlsx(job: ExportJob) -> Iterator[bytes]:
-    """One sheet, a header row, then the rows; text is never read as a formula, URL or number."""
-    with tempfile.TemporaryDirectory(prefix="pubdata-xlsx-") as folder:
-        path = Path(folder) / "result.xlsx"
-        options = {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-            "default_date_format": "yyyy-mm-dd",
-        }
-        book = xlsxwriter.Workbook(str(path), options)
-        sheet = book.add_worksheet("result")
-        sheet.write_row(0, 0, job.schema.names)
-        moment = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        formats = [moment if pa.types.is_timestamp(f.type) else None for f in job.schema]
-        row = 1
-        cursor = nested_cursor(job.schema)
-        try:
-            for batch in job.batches:
-                for values in zip(*_cells(cursor, batch, job.zone), strict=True):
-                    for col, (value, shown) in enumerate(zip(values, formats, strict=True)):
-                        sheet.write(row, col, value, shown)
-                    row += 1
-        finally:
-            if cursor is not None:
-                cursor.close()
-        book.close()
-        with path.open("rb") as file:
-            while chunk := file.read(_CHUNK):
-                yield chunk
 
 
 def _text_trailer(template: str) -> Callable[[str], bytes]:
