@@ -292,3 +292,9 @@ def test_two_apps_serve_two_workspaces(client: TestClient, tmp_path: Path) -> No
     other = TestClient(create_app(Workspace.init(tmp_path / "other")))
     assert other.get("/api/entries").json()["total"] == 0
     assert client.get("/api/entries").json()["total"] == 2
+
+
+def test_a_page_offset_past_the_bound_is_refused_as_invalid_not_a_server_error(client: TestClient) -> None:
+    answer = client.get("/api/entries", params={"offset": 96201288759529144187879424})
+    assert answer.status_code == 422
+    assert client.get("/api/entries", params={"offset": 2**31 - 1}).status_code == 200

@@ -61,7 +61,7 @@ def list_entries(
     overdue: Annotated[
         bool | None, Query(description="Only entries past their update cycle (REQ-11).")
     ] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EntryPage:
     query = EntryQuery(

@@ -150,7 +150,7 @@ def get_rows(
     purpose: Annotated[str, Query(max_length=500, description="Purpose of use (REQ-17).")],
     application: Annotated[str, Query(max_length=64, description="Consuming application code.")],
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="Rows to skip.")] = 0,
     format: Annotated[str, Query(description="Answer format, as for POST /query.")] = "json",
     bom: Annotated[bool | None, Query(description="UTF-8 BOM before CSV (default: unless csv_raw).")] = None,
     csv_raw: Annotated[bool, Query(description="CSV as stored, for programs (see POST /query).")] = False,
