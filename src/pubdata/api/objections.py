@@ -112,6 +112,18 @@ def _caller(principal: Principal) -> Principal:
     return principal
 
 
+def _party(workspace: Workspace, principal: Principal, objection_id: int) -> Principal:
+    """The caller, once the objection is one they are party to: another's answers 404 like one
+    never issued, before any move is tried, and the ask is audited as access.denied (REQ-40)."""
+    caller = _caller(principal)
+    with (
+        denials_audited(workspace.sessions, Asker.of(caller, API), "objection", objection_id),
+        workspace.sessions() as session,
+    ):
+        views.show_objection(session, caller, objection_id)
+    return caller
+
+
 def _out(objection: Objection, now: dt.datetime) -> ObjectionOut:
     return ObjectionOut(**views.objection_facts(objection, now))
 
@@ -162,13 +174,7 @@ def list_objections(
 def show_objection(
     objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
-    caller = _caller(principal)
-    asker = Asker.of(caller, API)  # a 404 for another's objection is audited as access.denied (REQ-40)
-    with (
-        denials_audited(workspace.sessions, asker, "objection", objection_id),
-        workspace.sessions() as session,
-    ):
-        views.show_objection(session, caller, objection_id)
+    _party(workspace, principal, objection_id)
     return _detail(workspace, objection_id, now)
 
 
@@ -177,7 +183,7 @@ def accept(
     objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     """Accept and flag at once: the records are disputed in every answer from now on."""
-    caller = _caller(principal)
+    caller = _party(workspace, principal, objection_id)
     with workspace.sessions() as session, session.begin():
         objections.accept(session, caller, objection_id, now=now, settings=workspace.settings)
     return _detail(workspace, objection_id, now)
@@ -187,7 +193,7 @@ def accept(
 def reject(
     objection_id: IdPath, body: ReasonIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
-    caller = _caller(principal)
+    caller = _party(workspace, principal, objection_id)
     with workspace.sessions() as session, session.begin():
         objections.reject(session, caller, objection_id, body.reason, now=now, settings=workspace.settings)
     return _detail(workspace, objection_id, now)
@@ -200,7 +206,7 @@ def verify_corrected(
     objection_id: IdPath, body: CorrectedIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     """The provider corrected the records in `version`; they are unflagged."""
-    caller = _caller(principal)
+    caller = _party(workspace, principal, objection_id)
     objections.correct(workspace, caller, objection_id, version=body.version, now=now)
     return _detail(workspace, objection_id, now)
 
@@ -212,7 +218,7 @@ def verify_upheld(
     objection_id: IdPath, body: ReasonIn, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
     """The provider found the records right; they are unflagged."""
-    caller = _caller(principal)
+    caller = _party(workspace, principal, objection_id)
     with workspace.sessions() as session, session.begin():
         objections.uphold(session, caller, objection_id, body.reason, now=now, settings=workspace.settings)
     return _detail(workspace, objection_id, now)
@@ -222,7 +228,7 @@ def verify_upheld(
 def archive(
     objection_id: IdPath, workspace: WorkspaceDep, principal: PrincipalDep, now: NowDep
 ) -> ObjectionDetail:
-    caller = _caller(principal)
+    caller = _party(workspace, principal, objection_id)
     with workspace.sessions() as session, session.begin():
         objections.archive(session, caller, objection_id, now=now, settings=workspace.settings)
     return _detail(workspace, objection_id, now)

@@ -7,13 +7,14 @@ competent department closes it; every step needs a note and is audited.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
 from pubdata.api.incidents import IncidentOut
-from pubdata.cli.options import Home, Json, reading, writing
+from pubdata.cli.options import Home, Json, open_workspace, reading, writing
 from pubdata.cli.render import fields_block, print_json, success, table
 from pubdata.db.models import utcnow
 from pubdata.errors import InputError
@@ -21,7 +22,9 @@ from pubdata.gateway.identity import local_principal
 from pubdata.gateway.roles import Principal
 from pubdata.workflow import incidents
 from pubdata.workflow.incidents import IncidentCategory, IncidentState, Severity
+from pubdata.workflow.refusals import CLI, Asker, denials_audited
 from pubdata.workflow.working_days import LOCAL_TZ
+from pubdata.workspace import Workspace
 
 app = typer.Typer(help="Security incidents: report, remediate, close (REQ-28).", no_args_is_help=True)
 As = Annotated[str, typer.Option("--as", help="Login of the user acting.")]
@@ -31,6 +34,14 @@ Note = Annotated[str, typer.Option("--note", help="What was done or found (requi
 
 def _principal(session: Session, login: str) -> Principal:
     return local_principal(session, login)
+
+
+def _denials(workspace: Workspace, login: str, incident_id: int) -> AbstractContextManager[None]:
+    """An incident `login` may not read answers not found; the ask is audited (REQ-40), outside
+    the command's own transaction so that its rollback keeps the event."""
+    with workspace.sessions() as session:
+        asker = Asker.of(_principal(session, login), CLI)
+    return denials_audited(workspace.sessions, asker, "incident", incident_id)
 
 
 def _moment(text: str | None) -> dt.datetime:
@@ -141,13 +152,15 @@ def list_incidents(
 @app.command()
 def show(incident_id: IdArg, login: As, home: Home = None, as_json: Json = False) -> None:
     """One incident with every step."""
-    with reading(home) as (_workspace, session):
+    workspace = open_workspace(home)
+    with _denials(workspace, login, incident_id), workspace.sessions() as session:
         found = IncidentOut.from_row(incidents.show(session, _principal(session, login), incident_id))
     print_json(found) if as_json else _print(found)
 
 
 def _step(action: str, incident_id: int, login: str, note: str, home: Home, as_json: bool) -> None:
-    with writing(home) as (workspace, session):
+    workspace = open_workspace(home)
+    with _denials(workspace, login, incident_id), workspace.sessions() as session, session.begin():
         principal = _principal(session, login)
         incident = incidents.show(session, principal, incident_id)
         settings = workspace.settings.for_tenant(incident.organisation.division_code)

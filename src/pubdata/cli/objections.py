@@ -8,6 +8,7 @@ that user. Records are named by the entry's key fields, ``--record id_number=…
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from pubdata.gateway.identity import local_principal
 from pubdata.gateway.roles import Principal
 from pubdata.workflow import objection_views as views
 from pubdata.workflow import objections
+from pubdata.workflow.refusals import CLI, Asker, denials_audited
 from pubdata.workflow.working_days import LOCAL_TZ
 from pubdata.workspace import Workspace
 
@@ -42,6 +44,14 @@ Reason = Annotated[str, typer.Option("--reason", help="Why; the raiser reads it.
 
 def _principal(session: Session, login: str) -> Principal:
     return local_principal(session, login)
+
+
+def _denials(workspace: Workspace, login: str, objection_id: int) -> AbstractContextManager[None]:
+    """An objection `login` is no party to answers not found, before any move is tried; the ask is
+    audited (REQ-40), outside the command's own transaction so that its rollback keeps the event."""
+    with workspace.sessions() as session:
+        asker = Asker.of(_principal(session, login), CLI)
+    return denials_audited(workspace.sessions, asker, "objection", objection_id)
 
 
 def parse_record(text: str) -> dict[str, str]:
@@ -142,14 +152,17 @@ def list_objections(
 @app.command("show")
 def show(login: As, objection_id: Id, home: Home = None, as_json: Json = False) -> None:
     """One objection with its history from the audit log."""
-    with reading(home) as (workspace, session):
+    workspace = open_workspace(home)
+    with _denials(workspace, login, objection_id), workspace.sessions() as session:
         views.show_objection(session, _principal(session, login), objection_id)
     _show(workspace, objection_id, as_json, "")
 
 
 def _act(home: Path | None, login: str, objection_id: int, action: str, as_json: bool, **extra: Any) -> None:
-    with writing(home) as (workspace, session):
+    workspace = open_workspace(home)
+    with _denials(workspace, login, objection_id), workspace.sessions() as session, session.begin():
         principal = _principal(session, login)
+        views.show_objection(session, principal, objection_id)
         move = getattr(objections, action)
         move(session, principal, objection_id, now=utcnow(), settings=workspace.settings, **extra)
     _show(workspace, objection_id, as_json, f"objection {objection_id}: {action}")
@@ -183,8 +196,9 @@ def correct(
 ) -> None:
     """The provider corrected the records (a new dataset version); they are unflagged."""
     workspace = open_workspace(home)
-    with workspace.sessions() as session:
+    with _denials(workspace, login, objection_id), workspace.sessions() as session:
         principal = _principal(session, login)
+        views.show_objection(session, principal, objection_id)
     objections.correct(workspace, principal, objection_id, file=file, version=version, now=utcnow())
     _show(workspace, objection_id, as_json, f"objection {objection_id}: corrected")
 

@@ -8,6 +8,7 @@ page. Every move is the service's (`objections.accept`, `reject`, `uphold`, `cor
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -43,15 +44,20 @@ def _moves(principal: Principal, objection: Objection) -> list[str]:
     ]
 
 
+def _denials(request: Request, principal: Principal, objection_id: int) -> AbstractContextManager[None]:
+    """An objection the visitor is no party to is the 404 page; the ask is audited (REQ-40)."""
+    return denials_audited(
+        workspace_of(request).sessions, Asker.of(principal, PORTAL), "objection", objection_id
+    )
+
+
 def _page(
     request: Request, principal: Principal, objection_id: int, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
     now = now_of(request)
     with workspace_of(request).sessions() as session:
         try:
-            with denials_audited(
-                workspace_of(request).sessions, Asker.of(principal, PORTAL), "objection", objection_id
-            ):
+            with _denials(request, principal, objection_id):
                 found = objection_views.show_objection(session, principal, objection_id)
         except NotFound:
             raise PageError(404, "not_found", str(objection_id)) from None
@@ -85,11 +91,11 @@ def make_move(
         raise PageError(404, "not_found", move)
     workspace = workspace_of(request)
     now = now_of(request)
-    with workspace.sessions() as session:
-        try:
+    try:  # an objection the visitor is no party to is the 404 page, the ask audited (REQ-40)
+        with _denials(request, principal, objection_id), workspace.sessions() as session:
             objection_views.show_objection(session, principal, objection_id)
-        except NotFound:
-            raise PageError(404, "not_found", str(objection_id)) from None
+    except NotFound:
+        raise PageError(404, "not_found", str(objection_id)) from None
     settings = workspace.settings
     try:
         if move == "correct":
