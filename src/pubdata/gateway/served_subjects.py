@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from pubdata import audit
 from pubdata.db.models import CatalogEntry
-from pubdata.gateway.export import formatting_cursor
+from pubdata.gateway.json_cells import formatting_cursor
 from pubdata.gateway.policy_summary import SUBJECT_KINDS
 from pubdata.gateway.policy_types import QueryPolicy
 from pubdata.gateway.rewrite import RewriteResult
