@@ -80,7 +80,8 @@ ECHO_LIMIT = 100
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's validation body, without echoing large inputs: a 10 MB ``sql`` sent back whole
     would turn every oversized request into a 10 MB answer."""
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for it only: others stay unhandled
+        raise exc
     errors = []
     for error in exc.errors():
         kept = {k: v for k, v in error.items() if k != "input"}

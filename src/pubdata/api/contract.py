@@ -96,7 +96,8 @@ HTTP_ERROR_CODES = {400: "invalid", 401: "not_authenticated", 403: "forbidden", 
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):  # registered for it only: others stay unhandled
+        raise exc
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         methods = allowed_methods(request.app, request.url.path)

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pubdata.audit import record_refusal as _record_refusal
 from pubdata.catalog.classes import EntryState, NationalLevel, OrgType, ShareClass
-from pubdata.db.models import Application, CatalogEntry, Grant, SecurityAssessment, aware
+from pubdata.db.models import Application, CatalogEntry, Grant, Organisation, SecurityAssessment, aware
 from pubdata.gateway.access_rules import AccessDenied, AccessRule
 from pubdata.gateway.assessments import assess_level, find_covering, holds_person_data
 from pubdata.gateway.compile_policy import compile_table_policy
@@ -127,6 +127,17 @@ class _Request:
         _record_refusal(self.session, self.principal.user.login, "access.decide", entry or "", **detail)
         raise AccessDenied(message, rule, req, entry)
 
+    def organisation(self) -> Organisation:
+        """The caller's organisation: shared data is for public bodies, so none is refused."""
+        org = self.principal.organisation
+        if org is None:
+            self.refuse(
+                text("shared data is for public bodies; this account has no organisation"),
+                AccessRule.NO_ORGANISATION,
+                "REQ-14",
+            )
+        return org
+
 
 def _load_entries(session: Session, codes: Iterable[str]) -> dict[str, CatalogEntry]:
     lowered = sorted({c.strip().lower() for c in codes})
@@ -153,8 +164,7 @@ def _grant_for(
     what would fix it: a grant for this purpose that expired, was revoked or has not started;
     grants in force for other purposes (outside purpose); or no grant for this application at all.
     """
-    org = request.principal.organisation
-    assert org is not None
+    org = request.organisation()
     query = select(Grant).where(Grant.organisation_id == org.id, Grant.entry_id == entry.id)
     if coordinated_only:
         query = query.where(Grant.coordination.is_not(None))
@@ -294,8 +304,7 @@ def _no_grant(why: str, code: str, org: str, app: str, others: list[str]) -> Tex
 
 
 def _application(request: _Request) -> Application:
-    org = request.principal.organisation
-    assert org is not None
+    org = request.organisation()
     app = request.session.scalar(select(Application).where(Application.code == request.application.strip()))
     if app is None or app.organisation_id != org.id:
         request.refuse(
@@ -319,8 +328,7 @@ def _allow(
     request: _Request, entry: CatalogEntry, app: Application, now: dt.datetime
 ) -> tuple[Grant | None, str]:
     """The grant (or None) and the reason that let `entry` be read; refuses otherwise."""
-    org = request.principal.organisation
-    assert org is not None
+    org = request.organisation()
     code = entry.code
     if entry.classified:
         request.refuse(
@@ -354,7 +362,6 @@ def _allow(
                 "REQ-14",
                 code,
             )
-        assert grant is not None
         return grant, f"{AccessRule.GRANT}: grant {grant.id} v{grant.policy_version}, coordinated (REQ-16)"
     national = _national_level(entry)
     if national is not None:
@@ -387,13 +394,7 @@ def decide(
     """
     codes = list(dict.fromkeys(c.strip() for c in entry_codes if c.strip()))
     request = _Request(session, principal, application_code, purpose, codes)
-    org = principal.organisation
-    if org is None:
-        request.refuse(
-            text("shared data is for public bodies; this account has no organisation"),
-            AccessRule.NO_ORGANISATION,
-            "REQ-14",
-        )
+    org = request.organisation()
     if not principal.has_role(*QUERY_ROLES):
         request.refuse(
             text("{login} holds neither the consumer nor the provider role", login=principal.user.login),

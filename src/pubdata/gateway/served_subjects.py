@@ -125,11 +125,10 @@ class SubjectIndex:
         for i in self.hidden:  # already keyed hashes, computed by the engine
             self._keep(pc.unique(batch.column(i)))
         if self._cursor is not None:
-            self._hash_served(batch)
+            self._hash_served(self._cursor, batch)
         return batch.select(self.shown)
 
-    def _hash_served(self, batch: pa.RecordBatch) -> None:
-        assert self._cursor is not None
+    def _hash_served(self, cursor: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
         served = pa.table(
             [batch.column(i).cast(pa.string()) for i in self.columns], names=[f"c{i}" for i in self.columns]
         )
@@ -146,11 +145,11 @@ class SubjectIndex:
             .from_(union.subquery("s"))
             .where(exp.column("h").is_(exp.null()).not_())
         )
-        self._cursor.register("served", served)
+        cursor.register("served", served)
         try:
-            self._keep(self._cursor.sql(query.sql("duckdb")).to_arrow_table().column("h"))
+            self._keep(cursor.sql(query.sql("duckdb")).to_arrow_table().column("h"))
         finally:
-            self._cursor.unregister("served")
+            cursor.unregister("served")
 
     def _keep(self, hashes: pa.Array | pa.ChunkedArray) -> None:
         chunks = hashes.chunks if isinstance(hashes, pa.ChunkedArray) else [hashes]

@@ -51,7 +51,8 @@ for _pages in (
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PageError)
+    if not isinstance(exc, PageError):  # registered for PageError only: anything else stays unhandled
+        raise exc
     return render(request, "error.html", {"error": exc}, status_code=exc.status)
 
 

@@ -16,7 +16,7 @@ import io
 from functools import cache
 from pathlib import Path
 
-from babel.messages import mofile, pofile
+from babel.messages import Catalog, mofile, pofile
 from babel.support import Translations
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -35,22 +35,22 @@ def po_paths(locale: str) -> list[Path]:
     return [po_path(locale), *sorted(po_path(locale).parent.glob("errors-*.po"))]
 
 
+def _read(path: Path, locale: str) -> Catalog:
+    with path.open("rb") as source:
+        return pofile.read_po(source, locale=locale, domain=DOMAIN)
+
+
 @cache
 def translations(locale: str) -> Translations:
     """The compiled catalogue of `locale` (an unknown locale gets the default's)."""
     if locale not in LOCALES:
         locale = DEFAULT_LOCALE
-    catalog = None
-    for path in po_paths(locale):
-        with path.open("rb") as source:
-            part = pofile.read_po(source, locale=locale, domain=DOMAIN)
-        if catalog is None:
-            catalog = part
-        else:
-            for message in part:
-                if message.id:
-                    catalog[message.id] = message
-    assert catalog is not None
+    pages, *errors = po_paths(locale)
+    catalog = _read(pages, locale)
+    for path in errors:
+        for message in _read(path, locale):
+            if message.id:
+                catalog[message.id] = message
     compiled = io.BytesIO()
     mofile.write_mo(compiled, catalog)
     compiled.seek(0)

@@ -37,24 +37,23 @@ ROW_LEVEL_ARGS = frozenset({"expressions", "from_", "where", "order", "limit", "
 
 
 def mark_disputed(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
+    if not isinstance(expression, exp.Select):
+        return expression
     source = _row_level_source(expression)
     if source is None:
         return expression
     policy = context.policy.lookup(source.meta[POLICY])
     if policy is None or policy.disputed is None:
         return expression
-    assert isinstance(expression, exp.Select)  # _row_level_source accepts nothing else
     if any(_shows_disputed(item) for item in expression.expressions):
         return expression
     mark = exp.column(exp.to_identifier(DISPUTED_COLUMN), table=source.args["alias"].this.copy())
     return expression.select(mark, copy=False)
 
 
-def _row_level_source(expression: exp.Expression) -> exp.Subquery | None:
+def _row_level_source(expression: exp.Select) -> exp.Subquery | None:
     """The policy subquery whose records the answer's rows are, or None for any other shape."""
-    if not isinstance(expression, exp.Select) or any(
-        value for arg, value in expression.args.items() if arg not in ROW_LEVEL_ARGS
-    ):
+    if any(value for arg, value in expression.args.items() if arg not in ROW_LEVEL_ARGS):
         return None
     source = expression.args["from_"].this if expression.args.get("from_") else None
     if not isinstance(source, exp.Subquery) or POLICY not in source.meta or source.args.get("pivots"):

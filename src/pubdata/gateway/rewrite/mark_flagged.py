@@ -60,10 +60,11 @@ def mark_flagged(expression: exp.Expression, context: RewriteContext) -> exp.Exp
         flag = exp.func("coalesce", _qualified(policy.quality_flagged, policy.internal_name), exp.false())
         subquery.this.select(exp.alias_(flag, QUALITY_FLAGGED_COLUMN), copy=False)
         marked.add(subquery.meta[POLICY])
-    source = _row_level_source(expression) if marked else None
+    if not marked or not isinstance(expression, exp.Select):
+        return expression
+    source = _row_level_source(expression)
     if source is None or source.meta[POLICY] not in marked:
         return expression
-    assert isinstance(expression, exp.Select)  # _row_level_source accepts nothing else
     if any(_shows_mark(item) for item in expression.expressions):
         return expression
     mark = exp.column(exp.to_identifier(QUALITY_FLAGGED_COLUMN), table=source.args["alias"].this.copy())

@@ -47,18 +47,17 @@ LATE = f"{RESERVED_PREFIX}late"
 
 
 def mask_late(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
+    if not isinstance(expression, exp.Select):
+        return expression
     plan = _plan(expression, context)
     if plan is None:
         return expression
-    subquery, policy, masked_items = plan
+    subquery, policy, masked_items, names = plan
     internal = exp.to_identifier(policy.internal_name)
     policy_select = subquery.this
-    assert isinstance(expression, exp.Select)  # _plan accepts nothing else
     outputs: list[exp.Expr] = []
-    for index, item in enumerate(list(expression.expressions)):
+    for index, (item, name) in enumerate(zip(list(expression.expressions), names, strict=True)):
         column = item.this if isinstance(item, exp.Alias) else item
-        name = _visible_name(policy, column.name)
-        assert name is not None  # _plan checked every column
         out_name = f"{RESERVED_PREFIX}out_{index}"
         if index in masked_items:
             raw_column, mask = masked_items[index]
@@ -84,12 +83,11 @@ def mask_late(expression: exp.Expression, context: RewriteContext) -> exp.Expres
 
 
 def _plan(
-    expression: exp.Expression, context: RewriteContext
-) -> tuple[exp.Subquery, TablePolicy, dict[int, tuple[exp.Column, exp.Expression]]] | None:
-    """The policy subquery, its policy and the masked SELECT items, or None to leave the query."""
-    if not isinstance(expression, exp.Select) or any(
-        v for k, v in expression.args.items() if k not in TOP_ARGS
-    ):
+    expression: exp.Select, context: RewriteContext
+) -> tuple[exp.Subquery, TablePolicy, dict[int, tuple[exp.Column, exp.Expression]], list[str]] | None:
+    """The policy subquery, its policy, the masked SELECT items and each item's column name, or None
+    to leave the query."""
+    if any(v for k, v in expression.args.items() if k not in TOP_ARGS):
         return None
     if not expression.args.get("order") or not expression.args.get("limit"):
         return None  # without a top-N the engine masks only the rows it returns anyway
@@ -105,6 +103,7 @@ def _plan(
     masked: dict[int, tuple[exp.Column, exp.Expression]] = {}
     seen: set[str] = set()
     masked_names: set[str] = set()
+    names: list[str] = []
     for index, item in enumerate(items):
         column = item.this if isinstance(item, exp.Alias) else item
         if not isinstance(column, exp.Column) or not isinstance(column.this, exp.Identifier):
@@ -114,6 +113,7 @@ def _plan(
         if name is None or output != name.lower() or output in seen:
             return None
         seen.add(output)
+        names.append(name)
         policy_column = policy.columns[name]
         if isinstance(policy_column, exp.Column) and policy_column.name == name:
             continue
@@ -143,7 +143,7 @@ def _plan(
             name = _visible_name(policy, node.name)
             if name is None or (name in masked_names and id(node) not in bare):
                 return None
-    return source, policy, masked
+    return source, policy, masked, names
 
 
 def _visible_name(policy: TablePolicy, name: str) -> str | None:
