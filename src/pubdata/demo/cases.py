@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from pubdata.db.models import CatalogEntry, RequestItem
 from pubdata.demo.world import GRANTS, PARK_CHECK_PURPOSE, DemoGrant
+from pubdata.errors import PubdataError
 from pubdata.gateway.identity import local_principal
 from pubdata.gateway.roles import Principal
 from pubdata.store.delta import DatasetStore
@@ -164,7 +165,8 @@ def flagged(workspace: Workspace, now: dt.datetime) -> int:
             "WHERE division_code LIKE '3304%' ORDER BY id_number, insurance_type LIMIT 1",
             {"files": files},
         ).fetchone()
-    assert found is not None, "the demo's enrolment data holds 嘉兴 rows"
+    if found is None:
+        raise PubdataError("the demo's enrolment data holds no 嘉兴 rows to object to")
     record = {"id_number": found[0], "insurance_type": found[1]}
     with workspace.sessions() as session, session.begin():
         objection = objections.raise_objection(

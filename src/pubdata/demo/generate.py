@@ -27,6 +27,7 @@ from pubdata.demo.people import (
     nanxun_unions,
     organisation_tables,
 )
+from pubdata.errors import PubdataError
 
 #: SQL macros of the messy formats; constants, never user input.
 _MACROS = (
@@ -100,7 +101,8 @@ def write_csv(
 def write_jsonl(rel: duckdb.DuckDBPyRelation, path: Path) -> None:
     """One JSON object per line, serialised by DuckDB and written a batch at a time."""
     lines = rel.query("t", "SELECT to_json(t)::VARCHAR AS line FROM t")
-    assert lines is not None
+    if lines is None:  # DuckDB answers None only for a statement that is not a query
+        raise PubdataError(f"the JSON lines of {path.name} were not a query")
     with path.open("w", encoding="utf-8") as out:
         for batch in lines.to_arrow_reader(65_536):
             out.write("\n".join(batch.column(0).to_pylist()))

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from pubdata import audit
 from pubdata.db.models import AuditEvent, Grant, RequestItem, User, aware
-from pubdata.errors import InputError, NotFound, RuleViolation
+from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway import grants, raw_assessments
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.messages import text
@@ -249,7 +249,8 @@ def _make_grant(
     coordination: str | None = None,
 ) -> Grant:
     request = item.request
-    assert request.valid_from is not None and request.application is not None
+    if request.valid_from is None or request.application is None:  # submitting required both
+        raise PubdataError(f"request {request.id} was decided without its application or period")
     return grants.grant_access(
         session,
         organisation=request.requester.name,

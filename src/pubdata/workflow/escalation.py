@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pubdata import audit
 from pubdata.db.models import Grant, RequestItem, aware
+from pubdata.errors import PubdataError
 from pubdata.workflow.decisions import requester_people
 from pubdata.workflow.notify import notify
 from pubdata.workflow.parties import competent_people
@@ -108,7 +109,8 @@ def _expire(workspace: Workspace, item_id: int, seen: ItemState, version: int, n
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return 0
         item = _load(session, item_id)
-        assert item.grant is not None
+        if item.grant is None:  # it was found by its grant, and its lock version has not moved since
+            raise PubdataError(f"request item {item_id} was claimed for expiry without a grant")
         audit.record(
             session, TICK_ACTOR, f"request.{Action.EXPIRE}", item_target(item),
             request_id=item.request_id, entry=item.entry.code, from_state=seen.value,
@@ -130,5 +132,6 @@ def _expire(workspace: Workspace, item_id: int, seen: ItemState, version: int, n
 
 def _load(session: Session, item_id: int) -> RequestItem:
     item = session.get(RequestItem, item_id, populate_existing=True)
-    assert item is not None
+    if item is None:  # only ever asked for an item this transaction has just updated
+        raise PubdataError(f"request item {item_id} vanished inside its own transaction")
     return item

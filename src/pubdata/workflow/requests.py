@@ -21,7 +21,7 @@ from pubdata import audit
 from pubdata.catalog.classes import EntryState, ShareClass
 from pubdata.catalog.service import get_entry
 from pubdata.db.models import Application, CatalogEntry, Organisation, RequestItem, SharingRequest, aware
-from pubdata.errors import InputError, NotFound, RuleViolation
+from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.grant_terms import check_period, granted_fields, granted_region
 from pubdata.gateway.roles import NotAuthorised, Principal, Role
 from pubdata.messages import text
@@ -231,7 +231,8 @@ def submit(
             )
         )
     app = request.application
-    assert app is not None and request.valid_from is not None and request.valid_until is not None
+    if app is None or request.valid_from is None or request.valid_until is None:  # refused just above
+        raise PubdataError(f"request {request.id} passed the check of its terms without them")
     target = f"request:{request.id}"
     if app.organisation_id != request.requester_org_id:
         _refuse(
