@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pubdata import audit
 from pubdata.catalog.service import find_organisation
-from pubdata.db.models import ApiToken, Application, User, UserRole, aware, utcnow
+from pubdata.db.models import ApiToken, Application, Organisation, User, UserRole, aware, utcnow
 from pubdata.errors import InputError, NotFound, PubdataError, RuleViolation
 from pubdata.gateway.roles import SCOPE_NEEDS_ROLE, NotAuthorised, Principal, Role, Scope
 from pubdata.messages import text
@@ -406,6 +406,16 @@ def create_application(
 
 def list_applications(session: Session) -> list[Application]:
     query = select(Application).options(selectinload(Application.organisation))
+    return list(session.scalars(query.order_by(Application.code)))
+
+
+def active_applications(session: Session, organisation: Organisation | None) -> list[Application]:
+    """The organisation's active applications by code: what its people may read through (none without one)."""
+    if organisation is None:
+        return []
+    query = select(Application).where(
+        Application.organisation_id == organisation.id, Application.active.is_(True)
+    )
     return list(session.scalars(query.order_by(Application.code)))
 
 

@@ -12,10 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from pubdata.db.models import Application, SharingRequest
+from pubdata.db.models import SharingRequest
 from pubdata.errors import NotFound, PubdataError
+from pubdata.gateway.identity import active_applications
 from pubdata.gateway.roles import Principal, Role
 from pubdata.web.error_text import say
 from pubdata.web.path_ids import ItemId
@@ -56,13 +56,7 @@ def _cart(
     with workspace_of(request).sessions() as session:
         draft = request_drafts.current_draft(session, principal)
         items = [request_views.item_facts(i, now_of(request)) for i in draft.items] if draft else []
-        applications = list(
-            session.execute(
-                select(Application.code, Application.name)
-                .where(Application.organisation_id == (org.id if org else -1), Application.active.is_(True))
-                .order_by(Application.code)
-            ).all()
-        )
+        applications = [(a.code, a.name) for a in active_applications(session, org)]
         shown = form if form is not None else _form_of(draft)
     context = {
         "draft_id": draft.id if draft else None,

@@ -12,12 +12,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from sqlalchemy import select
 
 from pubdata.api.query import get_engine
-from pubdata.db.models import Application
 from pubdata.errors import PubdataError
 from pubdata.gateway.export import FORMATS
+from pubdata.gateway.identity import active_applications
 from pubdata.gateway.query import run_query
 from pubdata.gateway.roles import Principal
 from pubdata.web.error_text import say
@@ -34,16 +33,8 @@ App = Annotated[str, Form(max_length=64)]
 
 
 def _applications(request: Request, principal: Principal) -> list[tuple[str, str]]:
-    org = principal.organisation
-    if org is None:
-        return []
     with workspace_of(request).sessions() as session:
-        rows = session.execute(
-            select(Application.code, Application.name)
-            .where(Application.organisation_id == org.id, Application.active.is_(True))
-            .order_by(Application.code)
-        ).all()
-    return [(code, name) for code, name in rows]
+        return [(a.code, a.name) for a in active_applications(session, principal.organisation)]
 
 
 @router.get("/query", response_class=HTMLResponse)

@@ -15,17 +15,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlglot import exp
 
-from pubdata.db.models import Application, CatalogEntry, Grant
+from pubdata.db.models import CatalogEntry, Grant
 from pubdata.errors import PubdataError
 from pubdata.gateway import visibility
 from pubdata.gateway.access_rules import AccessRule
 from pubdata.gateway.deid import default_deid
 from pubdata.gateway.engine import SandboxedEngine
 from pubdata.gateway.grants import RAW
+from pubdata.gateway.identity import active_applications
 from pubdata.gateway.query import PREVIEW, run_query
 from pubdata.gateway.roles import Principal
 from pubdata.gateway.visibility import VisibleEntry
@@ -80,15 +80,8 @@ def _application(session: Session, principal: Principal, visible: VisibleEntry |
     """The application a preview reads through: the grant's, else the organisation's first active one."""
     if visible is not None and visible.grants:
         return visible.grants[0].application.code
-    org = principal.organisation
-    if org is None:
-        return None
-    code = session.scalar(
-        select(Application.code)
-        .where(Application.organisation_id == org.id, Application.active.is_(True))
-        .order_by(Application.code)
-    )
-    return code
+    applications = active_applications(session, principal.organisation)
+    return applications[0].code if applications else None
 
 
 def sample(
