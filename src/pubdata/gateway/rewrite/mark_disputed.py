@@ -39,7 +39,7 @@ ROW_LEVEL_ARGS = frozenset({"expressions", "from_", "where", "order", "limit", "
 def mark_disputed(expression: exp.Expression, context: RewriteContext) -> exp.Expression:
     if not isinstance(expression, exp.Select):
         return expression
-    source = _row_level_source(expression)
+    source = row_level_source(expression)
     if source is None:
         return expression
     policy = context.policy.lookup(source.meta[POLICY])
@@ -51,7 +51,7 @@ def mark_disputed(expression: exp.Expression, context: RewriteContext) -> exp.Ex
     return expression.select(mark, copy=False)
 
 
-def _row_level_source(expression: exp.Select) -> exp.Subquery | None:
+def row_level_source(expression: exp.Select) -> exp.Subquery | None:
     """The policy subquery whose records the answer's rows are, or None for any other shape."""
     if any(value for arg, value in expression.args.items() if arg not in ROW_LEVEL_ARGS):
         return None

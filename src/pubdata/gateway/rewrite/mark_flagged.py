@@ -37,8 +37,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from pubdata.gateway.policy_types import PolicyViolation, RewriteContext
-from pubdata.gateway.rewrite.mark_disputed import _row_level_source
-from pubdata.gateway.rewrite.replace_tables import POLICY
+from pubdata.gateway.rewrite.mark_disputed import row_level_source
+from pubdata.gateway.rewrite.replace_tables import POLICY, qualified
 from pubdata.messages import text
 
 #: The column marking rows kept with quality flags at ingest; users may read it, never name it.
@@ -57,12 +57,12 @@ def mark_flagged(expression: exp.Expression, context: RewriteContext) -> exp.Exp
         policy = context.policy.lookup(subquery.meta[POLICY])
         if policy is None or policy.quality_flagged is None:
             continue
-        flag = exp.func("coalesce", _qualified(policy.quality_flagged, policy.internal_name), exp.false())
+        flag = exp.func("coalesce", qualified(policy.quality_flagged, policy.internal_name), exp.false())
         subquery.this.select(exp.alias_(flag, QUALITY_FLAGGED_COLUMN), copy=False)
         marked.add(subquery.meta[POLICY])
     if not marked or not isinstance(expression, exp.Select):
         return expression
-    source = _row_level_source(expression)
+    source = row_level_source(expression)
     if source is None or source.meta[POLICY] not in marked:
         return expression
     if any(_shows_mark(item) for item in expression.expressions):
@@ -86,15 +86,6 @@ def _refuse_forged(expression: exp.Expression) -> None:
         makes_column = isinstance(node, exp.Identifier) and not isinstance(node.parent, exp.Column)
         if makes_column or (in_pivot and (isinstance(node, exp.Identifier) or node.is_string)):
             raise PolicyViolation(FORGED_QUALITY_MARK)
-
-
-def _qualified(expression: exp.Expression, internal_name: str) -> exp.Expression:
-    """A copy of the predicate whose bare column references name the raw relation."""
-    copy = expression.copy()
-    for column in list(copy.find_all(exp.Column)):
-        if not column.table:
-            column.set("table", exp.to_identifier(internal_name))
-    return copy
 
 
 def _shows_mark(item: exp.Expression) -> bool:

@@ -89,13 +89,13 @@ def policy_subquery(policy: TablePolicy, table: exp.Table) -> exp.Subquery:
             )
     raw = exp.Table(this=exp.to_identifier(policy.internal_name))
     select = exp.select(
-        *(exp.alias_(_qualified(e, policy.internal_name), name) for name, e in policy.columns.items())
+        *(exp.alias_(qualified(e, policy.internal_name), name) for name, e in policy.columns.items())
     ).from_(raw)
     if policy.disputed is not None:
-        flag = exp.func("coalesce", _qualified(policy.disputed, policy.internal_name), exp.false())
+        flag = exp.func("coalesce", qualified(policy.disputed, policy.internal_name), exp.false())
         select = select.select(exp.alias_(flag, DISPUTED_COLUMN), copy=False)
     if policy.row_filter is not None:
-        select = select.where(_qualified(policy.row_filter, policy.internal_name))
+        select = select.where(qualified(policy.row_filter, policy.internal_name))
     alias = table.args.get("alias")
     subquery = exp.Subquery(
         this=select,
@@ -109,7 +109,7 @@ def policy_subquery(policy: TablePolicy, table: exp.Table) -> exp.Subquery:
     return subquery
 
 
-def _qualified(expression: exp.Expression, internal_name: str) -> exp.Expression:
+def qualified(expression: exp.Expression, internal_name: str) -> exp.Expression:
     """A copy of a policy expression whose bare column references name the raw relation."""
     copy = expression.copy()
     for column in list(copy.find_all(exp.Column)):
